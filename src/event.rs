@@ -1,0 +1,90 @@
+//! Events delivered to the application: push notifications, keep-alive completions, close and loss.
+
+use std::ffi::CString;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::channel::Channel;
+use crate::types::{EventKind, MessageType};
+use crate::websocket::WebSocket;
+
+/// One event. Cheap to create: the channel id is borrowed from the channel, the payload is shared.
+pub struct Event {
+    pub kind: EventKind,
+    /// The channel whose transport produced the event, if the websocket is bound to one.
+    pub channel: Option<Arc<Channel>>,
+    /// The websocket that produced the event.
+    pub websocket: Option<Arc<WebSocket>>,
+    pub message_type: MessageType,
+    pub data: Bytes,
+    pub close_code: u16,
+    reason: Option<CString>,
+    pub rtt_us: u64,
+}
+
+impl Event {
+    pub(crate) fn new(kind: EventKind, websocket: Option<Arc<WebSocket>>, channel: Option<Arc<Channel>>) -> Self {
+        Event {
+            kind,
+            channel,
+            websocket,
+            message_type: MessageType::Binary,
+            data: Bytes::new(),
+            close_code: 0,
+            reason: None,
+            rtt_us: 0,
+        }
+    }
+
+    pub(crate) fn with_reason(mut self, reason: &str) -> Self {
+        self.reason = Some(to_cstring_lossy(reason));
+        self
+    }
+
+    /// Close reason or failure detail ("" if none), NUL-terminated.
+    pub fn reason_cstr(&self) -> &std::ffi::CStr {
+        match &self.reason {
+            Some(r) => r.as_c_str(),
+            None => c"",
+        }
+    }
+
+    /// Close reason or failure detail ("" if none).
+    pub fn reason(&self) -> &str {
+        self.reason_cstr().to_str().unwrap_or("")
+    }
+
+    /// Channel id of the channel the event belongs to ("" if none), NUL-terminated.
+    pub fn channel_id_cstr(&self) -> &std::ffi::CStr {
+        match &self.channel {
+            Some(ch) => ch.id_cstr(),
+            None => c"",
+        }
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("kind", &self.kind)
+            .field("channel_id", &self.channel_id_cstr())
+            .field("message_type", &self.message_type)
+            .field("len", &self.data.len())
+            .field("close_code", &self.close_code)
+            .field("reason", &self.reason())
+            .field("rtt_us", &self.rtt_us)
+            .finish()
+    }
+}
+
+/// Turns text into a C string, replacing interior NULs so that nothing is lost silently.
+pub(crate) fn to_cstring_lossy(s: &str) -> CString {
+    match CString::new(s) {
+        Ok(c) => c,
+        Err(_) => CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default(),
+    }
+}
+
+/// A per-channel or per-websocket event callback. Dropping the last reference releases the userdata.
+pub type Handler = Arc<dyn Fn(&Event) + Send + Sync>;

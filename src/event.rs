@@ -10,6 +10,7 @@ use crate::types::{EventKind, MessageType};
 use crate::websocket::WebSocket;
 
 /// One event. Cheap to create: the channel id is borrowed from the channel, the payload is shared.
+#[derive(Clone)]
 pub struct Event {
     pub kind: EventKind,
     /// The channel whose transport produced the event, if the websocket is bound to one.

@@ -39,13 +39,11 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long we wait for the server to close TCP after the close handshake.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
-type Ws = tungstenite::WebSocket<Stream>;
-type Mid = MidHandshake<ClientHandshake<Stream>>;
 
 enum Phase {
     Tcp(Stream),
-    Handshake(Mid),
-    Open(Box<Ws>),
+    Handshake(MidHandshake<ClientHandshake<Stream>>),
+    Open(Box<tungstenite::WebSocket<Stream>>),
     Dead,
 }
 
@@ -453,7 +451,7 @@ impl Reactor {
         &mut self,
         c: &mut Conn,
         idx: usize,
-        r: Result<(Ws, tungstenite::handshake::client::Response), HandshakeError<ClientHandshake<Stream>>>,
+        r: Result<(tungstenite::WebSocket<Stream>, tungstenite::handshake::client::Response), HandshakeError<ClientHandshake<Stream>>>,
     ) -> Flow {
         match r {
             Ok((sock, resp)) => {

@@ -1,0 +1,190 @@
+//! `ctrlchan_event` accessors and the bridge from C callbacks to core handlers.
+
+use std::ffi::{c_char, c_void};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use super::channel::ctrlchan_channel;
+use super::handles::{self, Obj};
+use super::runtime::ctrlchan_event;
+use super::websocket::ctrlchan_websocket;
+use super::{ffi_guard, ffi_value, out_arg};
+use crate::error::ResultCode;
+use crate::event::{Event, Handler};
+use crate::types::{EventKind, MessageType};
+
+/// Event callback. `ev` is borrowed for the duration of the call only: read what you need (or
+/// copy it) before returning; do not free it. Runs on the runtime thread: keep it short, and do
+/// not call blocking functions (`connect`, `flush_transport`, `next_event`, `runtime_free`) from it
+/// (they return `INVALID_STATE`).
+pub type ctrlchan_event_callback = Option<unsafe extern "C" fn(userdata: *mut c_void, ev: *const ctrlchan_event)>;
+
+/// Called exactly once when the library drops a callback's userdata.
+pub type ctrlchan_finalizer = Option<unsafe extern "C" fn(userdata: *mut c_void)>;
+
+struct CCallback {
+    cb: unsafe extern "C" fn(*mut c_void, *const ctrlchan_event),
+    userdata: *mut c_void,
+    finalizer: ctrlchan_finalizer,
+    armed: Arc<AtomicBool>,
+}
+
+// SAFETY: the C contract says callbacks and finalizers may run on any thread; the userdata
+// pointer is only handed back to the caller's functions.
+unsafe impl Send for CCallback {}
+unsafe impl Sync for CCallback {}
+
+impl CCallback {
+    fn call(&self, ev: *const ctrlchan_event) {
+        // SAFETY: C function pointer supplied by the caller; the event token stays valid until
+        // the call returns.
+        unsafe { (self.cb)(self.userdata, ev) };
+    }
+}
+
+impl Drop for CCallback {
+    fn drop(&mut self) {
+        if self.armed.load(Ordering::Acquire) {
+            if let Some(f) = self.finalizer {
+                // SAFETY: C function pointer supplied by the caller for exactly this purpose.
+                let _ = std::panic::catch_unwind(|| unsafe { f(self.userdata) });
+            }
+        }
+    }
+}
+
+/// Wraps a C callback. The returned flag disarms the finalizer (used when installing fails, so
+/// that the caller keeps ownership of the userdata).
+pub(crate) fn make_handler(
+    cb: unsafe extern "C" fn(*mut c_void, *const ctrlchan_event),
+    userdata: *mut c_void,
+    finalizer: ctrlchan_finalizer,
+) -> (Handler, Arc<AtomicBool>) {
+    let armed = Arc::new(AtomicBool::new(true));
+    let c = CCallback { cb, userdata, finalizer, armed: armed.clone() };
+    let h: Handler = Arc::new(move |ev: &Event| {
+        let token = handles::insert(Obj::Event(Arc::new(ev.clone()), false));
+        c.call(token as *const ctrlchan_event);
+        handles::remove(token);
+    });
+    (h, armed)
+}
+
+/// Frees an event returned by `ctrlchan_runtime_next_event`.
+///
+/// Ownership: takes ownership of `ev`; it and every pointer obtained from it must not be used
+/// afterwards. NULL, already-freed events and events borrowed by a callback are ignored.
+/// Thread rules: any thread.
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_free(ev: *mut ctrlchan_event) {
+    let _ = ffi_guard(|| {
+        let token = ev as usize;
+        if let Some(Obj::Event(_, true)) = handles::get(token) {
+            handles::remove(token);
+        }
+        Ok(())
+    });
+}
+
+fn with_event<T>(ev: *const ctrlchan_event, default: T, f: impl FnOnce(&Event) -> T) -> T {
+    ffi_value(default, || {
+        let e = handles::event(ev as usize)?;
+        Ok(f(&e))
+    })
+}
+
+/// The event's kind. An invalid event yields `CTRLCHAN_EVENT_KIND_TRANSPORT_DISCONNECTED` and sets
+/// `ctrlchan_last_error()` (check the handle first if unsure).
+///
+/// Thread rules: any thread while the event is alive.
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_kind(ev: *const ctrlchan_event) -> EventKind {
+    with_event(ev, EventKind::TransportDisconnected, |e| e.kind)
+}
+
+/// The channel the event belongs to, or NULL if the websocket is not a channel's transport (or
+/// the channel handle was freed).
+///
+/// Ownership: borrowed; do not free it through this pointer. Thread rules: any thread.
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_channel(ev: *const ctrlchan_event) -> *mut ctrlchan_channel {
+    with_event(ev, std::ptr::null_mut(), |e| {
+        let token = e.channel.as_ref().map(|c| c.user_token.load(Ordering::Acquire)).unwrap_or(0);
+        if handles::contains(token) {
+            token as *mut ctrlchan_channel
+        } else {
+            std::ptr::null_mut()
+        }
+    })
+}
+
+/// The websocket that produced the event, or NULL if its handle was freed.
+///
+/// Ownership: borrowed; do not free it through this pointer. Thread rules: any thread.
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_websocket(ev: *const ctrlchan_event) -> *mut ctrlchan_websocket {
+    with_event(ev, std::ptr::null_mut(), |e| {
+        let token = e.websocket.as_ref().map(|w| w.user_token.load(Ordering::Acquire)).unwrap_or(0);
+        if handles::contains(token) {
+            token as *mut ctrlchan_websocket
+        } else {
+            std::ptr::null_mut()
+        }
+    })
+}
+
+/// The channel id ("" if the event has no channel; also "" for an invalid event).
+///
+/// Ownership: owned by the event; valid while the event lives. Never NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_channel_id(ev: *const ctrlchan_event) -> *const c_char {
+    with_event(ev, c"".as_ptr(), |e| e.channel_id_cstr().as_ptr())
+}
+
+/// Message type of a `PUSH_NOTIFICATION` (BINARY for other kinds).
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_message_type(ev: *const ctrlchan_event) -> MessageType {
+    with_event(ev, MessageType::Binary, |e| e.message_type)
+}
+
+/// The payload of a `PUSH_NOTIFICATION` (empty for other kinds).
+///
+/// Ownership: `*data` is owned by the event and valid while it lives; it is not NUL-terminated
+/// and may be NULL when `*len` is 0.
+/// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `data` or `len` is NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_data(ev: *const ctrlchan_event, data: *mut *const u8, len: *mut usize) -> ResultCode {
+    ffi_guard(|| {
+        let e = handles::event(ev as usize)?;
+        let data = out_arg(data, "data")?;
+        let len = out_arg(len, "len")?;
+        // The payload lives inside the Arc'd event kept by the registry.
+        *data = if e.data.is_empty() { std::ptr::null() } else { e.data.as_ptr() };
+        *len = e.data.len();
+        Ok(())
+    })
+}
+
+/// Close code of a `CLOSED` event (1005 if the peer sent none; 0 for other kinds).
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_close_code(ev: *const ctrlchan_event) -> u16 {
+    with_event(ev, 0, |e| e.close_code)
+}
+
+/// Close reason (`CLOSED`), failure detail (`TRANSPORT_DISCONNECTED`: EOF, reset, I/O error or
+/// pong timeout; `CONNECT_FAILED`), or "" if none.
+///
+/// Ownership: owned by the event; valid while the event lives. Never NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_reason(ev: *const ctrlchan_event) -> *const c_char {
+    with_event(ev, c"".as_ptr(), |e| e.reason_cstr().as_ptr())
+}
+
+/// Round-trip time in microseconds of a `KEEPALIVE` event in PING mode (0 otherwise).
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_rtt_us(ev: *const ctrlchan_event) -> u64 {
+    with_event(ev, 0, |e| e.rtt_us)
+}
+
+#[allow(dead_code)]
+fn _kinds(_: EventKind, _: ResultCode) {}

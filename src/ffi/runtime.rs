@@ -1,0 +1,139 @@
+//! `ctrlchan_runtime`: the background broker that owns the reactor thread.
+
+use std::ffi::c_int;
+use std::time::Duration;
+
+use super::handles::{self, Obj};
+use super::{ffi_guard, out_arg};
+use crate::error::{Error, ResultCode};
+use crate::runtime::Runtime;
+use crate::types::RuntimeStats;
+
+/// A runtime: one reactor thread owning every socket, timer and event queue of its objects.
+pub struct ctrlchan_runtime {
+    _private: [u8; 0],
+}
+
+/// An event: a push notification, keep-alive completion, close, disconnect, connect result or reset.
+pub struct ctrlchan_event {
+    _private: [u8; 0],
+}
+
+/// Creates a runtime and starts its reactor thread.
+///
+/// Ownership: on success `*out` receives a new runtime; the caller owns it and must free it with
+/// `ctrlchan_runtime_free`. `*out` is written only on success.
+/// Thread rules: any thread.
+/// Errors: `INVALID_ARGUMENT` if `out` is NULL; `IO` if the OS refuses epoll/eventfd/thread.
+#[no_mangle]
+pub extern "C" fn ctrlchan_runtime_new(out: *mut *mut ctrlchan_runtime) -> ResultCode {
+    ffi_guard(|| {
+        let out = out_arg(out, "out")?;
+        let rt = Runtime::new()?;
+        let token = handles::insert(Obj::Runtime(rt));
+        *out = token as *mut ctrlchan_runtime;
+        Ok(())
+    })
+}
+
+/// Closes every websocket of the runtime (close code 1001), stops keep-alives, joins the reactor
+/// thread, drops queued events and releases every event handler (their finalizers run now).
+/// Websocket, channel and keep-alive handles of this runtime stay valid handles that report
+/// `INVALID_STATE`/`CLOSED` until freed.
+///
+/// Ownership: takes ownership of `rt`; it must not be used afterwards. NULL or an already-freed
+/// handle is a no-op.
+/// Thread rules: any thread. Called from inside an event callback it cannot join its own thread:
+/// the shutdown is started, the handle is released, and `ctrlchan_last_error()` says so
+/// (`INVALID_STATE`).
+#[no_mangle]
+pub extern "C" fn ctrlchan_runtime_free(rt: *mut ctrlchan_runtime) {
+    let _ = ffi_guard(|| {
+        let token = rt as usize;
+        match handles::get(token) {
+            Some(Obj::Runtime(_)) => {}
+            _ => return Ok(()),
+        }
+        let Some(Obj::Runtime(r)) = handles::remove(token) else { return Ok(()) };
+        r.shutdown()
+    });
+}
+
+/// Waits up to `timeout_ms` for the next queued event (events of channels and websockets that
+/// have no handler). `timeout_ms == 0` polls without waiting.
+///
+/// Ownership: on success the caller owns `*out` and must free it with `ctrlchan_event_free`.
+/// Thread rules: any thread except a runtime thread (inside a callback it returns `INVALID_STATE`).
+/// Several threads may wait at once; each event goes to exactly one of them.
+/// Errors: `TIMEOUT` if no event arrived in time; `CLOSED` once the runtime is shut down;
+/// `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_runtime_next_event(
+    rt: *mut ctrlchan_runtime,
+    timeout_ms: u32,
+    out: *mut *mut ctrlchan_event,
+) -> ResultCode {
+    ffi_guard(|| {
+        let r = handles::runtime(rt as usize)?;
+        let out = out_arg(out, "out")?;
+        let ev = r.next_event(Duration::from_millis(timeout_ms as u64))?;
+        let token = handles::insert(Obj::Event(std::sync::Arc::new(ev), true));
+        *out = token as *mut ctrlchan_event;
+        Ok(())
+    })
+}
+
+/// A file descriptor that is readable (POLLIN) exactly while events are queued, for integrating
+/// the runtime with poll/epoll/select or an asyncio/libuv loop. Do not read or close it: call
+/// `ctrlchan_runtime_next_event` until it returns `TIMEOUT`.
+///
+/// Ownership: the fd belongs to the runtime and is closed by `ctrlchan_runtime_free`.
+/// Thread rules: any thread.
+/// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_runtime_event_fd(rt: *const ctrlchan_runtime, out: *mut c_int) -> ResultCode {
+    ffi_guard(|| {
+        let r = handles::runtime(rt as usize)?;
+        let out = out_arg(out, "out")?;
+        *out = r.event_fd();
+        Ok(())
+    })
+}
+
+/// Reads the runtime's counters (wake-ups, keep-alives sent/acknowledged, messages, open
+/// connections, active channels).
+///
+/// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_runtime_get_stats(rt: *const ctrlchan_runtime, out: *mut RuntimeStats) -> ResultCode {
+    ffi_guard(|| {
+        let r = handles::runtime(rt as usize)?;
+        let out = out_arg(out, "out")?;
+        *out = r.stats();
+        Ok(())
+    })
+}
+
+/// Sets how many channels may hold a slot at once (default 65536). Beyond it
+/// `ctrlchan_channel_wait_for_push_enabled` reports `CTRLCHAN_STATUS_POLICY_ERROR`.
+///
+/// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `max` is 0.
+#[no_mangle]
+pub extern "C" fn ctrlchan_runtime_set_max_channels(rt: *mut ctrlchan_runtime, max: u32) -> ResultCode {
+    ffi_guard(|| handles::runtime(rt as usize)?.set_max_channels(max))
+}
+
+/// Sets the coalescing window (default 1000 ms; 0 disables): when the reactor wakes, every
+/// keep-alive due within the window (capped at a quarter of that channel's interval) is sent in
+/// the same wake-up. Keep-alives are only ever sent early, never late.
+///
+/// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` above 3 600 000 ms.
+#[no_mangle]
+pub extern "C" fn ctrlchan_runtime_set_coalescing_window(rt: *mut ctrlchan_runtime, ms: u32) -> ResultCode {
+    ffi_guard(|| handles::runtime(rt as usize)?.set_coalescing_window(ms))
+}
+
+#[allow(dead_code)]
+fn _unused() -> Error {
+    Error::new(ResultCode::Ok, "")
+}

@@ -1,0 +1,337 @@
+//! End-to-end tests of the safe Rust API against an in-process tungstenite server on loopback.
+
+use std::io::ErrorKind;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ctrlchan::{Channel, EventKind, KeepAlive, KeepAliveMode, MessageType, ResourceType, ResultCode, Runtime, Status, WebSocket, WebSocketKind};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::Message;
+
+/// What the test server does with each accepted connection.
+#[derive(Clone)]
+enum Mode {
+    /// Echo data; record ping arrival times.
+    Echo,
+    /// Send `n` numbered text messages then echo.
+    Push(usize),
+    /// Complete the handshake, then never read again (no pongs: a hung peer).
+    Hang,
+    /// Close with the code after the first message received.
+    CloseOnMessage(u16),
+    /// Drop TCP without a close frame after the handshake.
+    Drop,
+    /// Send one binary message of this size.
+    Big(usize),
+}
+
+struct Server {
+    port: u16,
+    pings: Arc<Mutex<Vec<Instant>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn server(mode: Mode) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let pings = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (p2, s2) = (pings.clone(), stop.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            if s2.load(Ordering::SeqCst) {
+                break;
+            }
+            let Ok(stream) = stream else { continue };
+            let mode = mode.clone();
+            let pings = p2.clone();
+            let stop = s2.clone();
+            std::thread::spawn(move || serve(stream, mode, pings, stop));
+        }
+    });
+    Server { port, pings, stop }
+}
+
+fn serve(stream: TcpStream, mode: Mode, pings: Arc<Mutex<Vec<Instant>>>, stop: Arc<AtomicBool>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let Ok(mut ws) = tungstenite::accept(stream) else { return };
+    match &mode {
+        Mode::Push(n) => {
+            for i in 0..*n {
+                if ws.send(Message::text(format!("msg {i}"))).is_err() {
+                    return;
+                }
+            }
+        }
+        Mode::Hang => {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            return;
+        }
+        Mode::Drop => return,
+        Mode::Big(n) => {
+            let _ = ws.send(Message::binary(vec![7u8; *n]));
+        }
+        _ => {}
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+        match ws.read() {
+            Ok(Message::Ping(_)) => pings.lock().map(|mut p| p.push(Instant::now())).unwrap_or(()),
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
+                if let Mode::CloseOnMessage(code) = mode {
+                    let _ = ws.close(Some(CloseFrame { code: CloseCode::from(code), reason: "bye".into() }));
+                } else if ws.send(m).is_err() {
+                    return;
+                }
+            }
+            Ok(Message::Close(_)) => {}
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+        let _ = ws.flush();
+    }
+}
+
+fn next(rt: &Runtime, kind: EventKind, within: Duration) -> ctrlchan::Event {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = rt.next_event(left).unwrap_or_else(|e| panic!("waiting for {kind:?}: {e}"));
+        if ev.kind == kind {
+            return ev;
+        }
+    }
+}
+
+fn connected(rt: &Arc<Runtime>, port: u16, path: &str, interval_ms: u32) -> (Arc<WebSocket>, Arc<Channel>) {
+    let ws = WebSocket::new(rt, WebSocketKind::Message).expect("ws");
+    let ch = Channel::new(rt, "chan", interval_ms, ResourceType::RequestSoftwareSlot).expect("channel");
+    ch.using_transport(&ws).expect("using_transport");
+    ws.connect(&format!("ws://127.0.0.1:{port}{path}"), 5000).expect("connect");
+    (ws, ch)
+}
+
+#[test]
+fn echo_round_trip_in_order() {
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    let (ws, ch) = connected(&rt, srv.port, "/", 60_000);
+    assert_eq!(ch.wait_for_push_enabled().expect("push"), Status::SoftwareSlotAllocated);
+    ws.set_message_type(MessageType::Utf8).expect_err("options are frozen after connect");
+    for i in 0..200 {
+        ws.send_message(MessageType::Utf8, format!("m{i}").as_bytes()).expect("send");
+    }
+    for i in 0..200 {
+        let ev = next(&rt, EventKind::PushNotification, Duration::from_secs(5));
+        assert_eq!(ev.message_type, MessageType::Utf8);
+        assert_eq!(&ev.data[..], format!("m{i}").as_bytes());
+        assert_eq!(ev.channel_id_cstr().to_str().ok(), Some("chan"));
+    }
+    let st = ws.stats();
+    assert_eq!(st.messages_sent, 200);
+    assert_eq!(st.messages_received, 200);
+}
+
+#[test]
+fn server_push_order_across_many_messages() {
+    let srv = server(Mode::Push(2000));
+    let rt = Runtime::new().expect("runtime");
+    let (_ws, _ch) = connected(&rt, srv.port, "/", 60_000);
+    for i in 0..2000 {
+        let ev = next(&rt, EventKind::PushNotification, Duration::from_secs(5));
+        assert_eq!(&ev.data[..], format!("msg {i}").as_bytes());
+    }
+}
+
+#[test]
+fn keepalives_follow_the_interval_with_rtt_and_are_never_late() {
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    let (_ws, ch) = connected(&rt, srv.port, "/", 300);
+    let start = Instant::now();
+    assert_eq!(ch.wait_for_push_enabled().expect("push"), Status::SoftwareSlotAllocated);
+    let mut acks = 0;
+    while acks < 5 {
+        let ev = next(&rt, EventKind::Keepalive, Duration::from_secs(3));
+        assert!(ev.rtt_us > 0 && ev.rtt_us < 1_000_000, "rtt {}", ev.rtt_us);
+        acks += 1;
+    }
+    let pings = srv.pings.lock().expect("lock").clone();
+    assert!(pings.len() >= 5);
+    // Never late: consecutive pings are at most one interval (+ scheduling slack) apart.
+    let mut prev = start;
+    for p in &pings {
+        let gap = p.duration_since(prev);
+        assert!(gap <= Duration::from_millis(300 + 40), "keep-alive gap {gap:?} exceeds the interval");
+        prev = *p;
+    }
+}
+
+#[test]
+fn outbound_data_counts_as_keepalive() {
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    let (ws, ch) = connected(&rt, srv.port, "/", 400);
+    ch.wait_for_push_enabled().expect("push");
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        ws.send(b"busy").expect("send");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(srv.pings.lock().expect("lock").len(), 0, "a busy channel needs no ping");
+}
+
+#[test]
+fn hung_peer_is_detected_by_pong_timeout_exactly_once() {
+    let srv = server(Mode::Hang);
+    let rt = Runtime::new().expect("runtime");
+    let (_ws, ch) = connected(&rt, srv.port, "/", 200);
+    let ka = KeepAlive::new();
+    ka.set_pong_timeout_ms(300).expect("timeout");
+    ch.set_keepalive(Some(ka)).expect("set ka");
+    let t0 = Instant::now();
+    ch.wait_for_push_enabled().expect("push");
+    let ev = next(&rt, EventKind::TransportDisconnected, Duration::from_secs(3));
+    let took = t0.elapsed();
+    assert!(ev.reason().contains("pong timeout"), "{}", ev.reason());
+    assert!(took <= Duration::from_millis(200 + 300 + 200), "detected after {took:?}");
+    assert!(matches!(rt.next_event(Duration::from_millis(700)), Err(e) if e.code == ResultCode::Timeout));
+}
+
+#[test]
+fn close_codes_and_eof_are_reported() {
+    let srv = server(Mode::CloseOnMessage(4001));
+    let rt = Runtime::new().expect("runtime");
+    let (ws, _ch) = connected(&rt, srv.port, "/", 60_000);
+    ws.send(b"x").expect("send");
+    let ev = next(&rt, EventKind::Closed, Duration::from_secs(3));
+    assert_eq!(ev.close_code, 4001);
+    assert_eq!(ev.reason(), "bye");
+
+    let srv2 = server(Mode::Drop);
+    let (_ws2, _ch2) = connected(&rt, srv2.port, "/", 60_000);
+    let ev = next(&rt, EventKind::TransportDisconnected, Duration::from_secs(3));
+    assert!(ev.reason().contains("EOF") || ev.reason().contains("reset"), "{}", ev.reason());
+}
+
+#[test]
+fn client_close_gets_closed_event() {
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    let (ws, _ch) = connected(&rt, srv.port, "/", 60_000);
+    ws.close(1000, "done").expect("close");
+    let ev = next(&rt, EventKind::Closed, Duration::from_secs(3));
+    assert_eq!(ev.close_code, 1000);
+    assert!(matches!(ws.send(b"late"), Err(e) if e.code == ResultCode::Closed));
+}
+
+#[test]
+fn oversized_message_closes_with_1009() {
+    let srv = server(Mode::Big(64 * 1024));
+    let rt = Runtime::new().expect("runtime");
+    let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    ws.set_max_message_size(1024).expect("max");
+    ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
+    let ev = next(&rt, EventKind::Closed, Duration::from_secs(3));
+    assert_eq!(ev.close_code, 1009);
+}
+
+#[test]
+fn connect_failures_are_classified() {
+    let rt = Runtime::new().expect("runtime");
+    let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let e = ws.connect(&format!("ws://127.0.0.1:{port}/"), 2000).expect_err("refused");
+    assert_eq!(e.code, ResultCode::ConnectFailed);
+    let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    assert_eq!(ws.connect("http://127.0.0.1/", 100).expect_err("scheme").code, ResultCode::InvalidArgument);
+    // A TCP server that never answers the handshake: timeout.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let sp = silent.local_addr().expect("addr").port();
+    let e = ws.connect(&format!("ws://127.0.0.1:{sp}/"), 300).expect_err("timeout");
+    assert_eq!(e.code, ResultCode::Timeout, "{e}");
+}
+
+#[test]
+fn async_connect_reports_events() {
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    let ws = WebSocket::new(&rt, WebSocketKind::Stream).expect("ws");
+    ws.connect_async(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("async");
+    let ev = next(&rt, EventKind::Connected, Duration::from_secs(3));
+    assert!(ev.websocket.is_some());
+    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let ws2 = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    ws2.connect_async(&format!("ws://127.0.0.1:{port}/"), 2000).expect("async");
+    let ev = next(&rt, EventKind::ConnectFailed, Duration::from_secs(3));
+    assert!(ev.reason().contains("CONNECT_FAILED"), "{}", ev.reason());
+}
+
+#[test]
+fn channel_limit_gives_policy_error() {
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    rt.set_max_channels(1).expect("limit");
+    let (_a, cha) = connected(&rt, srv.port, "/", 60_000);
+    let (_b, chb) = connected(&rt, srv.port, "/", 60_000);
+    assert_eq!(cha.wait_for_push_enabled().expect("a"), Status::SoftwareSlotAllocated);
+    assert_eq!(chb.wait_for_push_enabled().expect("b"), Status::PolicyError);
+    cha.close().expect("close");
+    assert_eq!(chb.wait_for_push_enabled().expect("b"), Status::SoftwareSlotAllocated);
+}
+
+#[test]
+fn hardware_slot_arms_kernel_keepalive() {
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    let ch = Channel::new(&rt, "hw", 30_000, ResourceType::RequestHardwareSlot).expect("ch");
+    ch.using_transport(&ws).expect("bind");
+    ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
+    assert_eq!(ch.wait_for_push_enabled().expect("push"), Status::HardwareSlotAllocated);
+}
+
+#[test]
+fn callbacks_receive_events_and_blocking_calls_fail_inside() {
+    let srv = server(Mode::Push(10));
+    let rt = Runtime::new().expect("runtime");
+    let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    let ch = Channel::new(&rt, "cb", 60_000, ResourceType::RequestSoftwareSlot).expect("ch");
+    let count = Arc::new(AtomicUsize::new(0));
+    let blocked = Arc::new(AtomicUsize::new(0));
+    let (c2, b2, rt2, ws2) = (count.clone(), blocked.clone(), rt.clone(), ws.clone());
+    ch.set_handler(Some(Arc::new(move |ev: &ctrlchan::Event| {
+        if ev.kind == EventKind::PushNotification {
+            c2.fetch_add(1, Ordering::SeqCst);
+            if matches!(rt2.next_event(Duration::from_millis(1)), Err(e) if e.code == ResultCode::InvalidState)
+                && matches!(ws2.flush(Duration::from_millis(1)), Err(e) if e.code == ResultCode::InvalidState)
+            {
+                b2.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    })))
+    .expect("handler");
+    ch.using_transport(&ws).expect("bind");
+    ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while count.load(Ordering::SeqCst) < 10 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 10);
+    assert_eq!(blocked.load(Ordering::SeqCst), 10);
+    assert_eq!(rt.queued_events(), 0);
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# The one test command: `bash scripts/test-all.sh`.
+#
+# Works on a fresh Debian machine with Rust, python3 and gcc: it installs what else it
+# needs (scripts/setup-venv.sh -> .venv, scripts/setup-mono.sh -> mono + nunit), then
+# runs the stages in order and stops at the first failure (CTRLCHAN_KEEP_GOING=1 runs
+# them all). Each stage prints a banner; the run ends with a summary and the line
+# "N passed, N failed" counting stages. Exit status is non-zero if any stage failed.
+#
+#   setup    scripts/setup-venv.sh, scripts/setup-mono.sh
+#   rust     cargo build --release && cargo test --release (incl. header freshness)
+#   c        make -C tests/c test           (C tests under ASan; SKIPPED without a Makefile)
+#   python   pytest tests/peer, then bindings/python/run-tests.sh if present
+#   csharp   bindings/csharp/run-tests.sh   (SKIPPED if absent)
+#   examples scripts/smoke-examples.sh      (SKIPPED if absent)
+#
+# Environment for the stages: .venv/bin first on PATH, CTRLCHAN_PYTHON = the venv's
+# python (what C/C# tests use to spawn tests/peer/server.py and proxy.py),
+# CTRLCHAN_PEER_DIR = tests/peer, CTRLCHAN_LIB_DIR = target/release.
+# Per-stage time limit: CTRLCHAN_STAGE_TIMEOUT seconds (default 1500).
+set -uo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+export CTRLCHAN_PYTHON="$REPO/.venv/bin/python"
+export CTRLCHAN_PEER_DIR="$REPO/tests/peer"
+export CTRLCHAN_LIB_DIR="$REPO/target/release"
+export VIRTUAL_ENV="$REPO/.venv"
+export PATH="$REPO/.venv/bin:$PATH"
+export PYTHONDONTWRITEBYTECODE=1
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+STAGE_TIMEOUT="${CTRLCHAN_STAGE_TIMEOUT:-1500}"
+KEEP_GOING="${CTRLCHAN_KEEP_GOING:-0}"
+
+STAGES=(setup rust c python csharp examples)
+declare -A RESULT=()
+declare -A SECONDS_TAKEN=()
+passed=0
+failed=0
+stop=0
+
+banner() {
+    printf '\n==============================================================================\n'
+    printf '== %s\n' "$*"
+    printf '==============================================================================\n'
+}
+
+# --- stage bodies (each runs in a subshell with errexit) -----------------------------
+
+stage_setup() {
+    bash scripts/setup-venv.sh
+    bash scripts/setup-mono.sh
+}
+
+stage_rust() {
+    cargo build --release
+    cargo test --release
+}
+
+stage_c() {
+    if [ ! -f tests/c/Makefile ]; then
+        echo "tests/c/Makefile not found"
+        return 200
+    fi
+    make -C tests/c test
+}
+
+stage_python() {
+    echo "--- pytest tests/peer (test peer self-tests)"
+    "$CTRLCHAN_PYTHON" -m pytest -p no:cacheprovider -q tests/peer
+    if [ -f bindings/python/run-tests.sh ]; then
+        echo "--- bindings/python/run-tests.sh"
+        bash bindings/python/run-tests.sh
+    else
+        echo "--- bindings/python/run-tests.sh not found: binding tests SKIPPED"
+    fi
+}
+
+stage_csharp() {
+    if [ ! -f bindings/csharp/run-tests.sh ]; then
+        echo "bindings/csharp/run-tests.sh not found"
+        return 200
+    fi
+    bash bindings/csharp/run-tests.sh
+}
+
+stage_examples() {
+    if [ ! -f scripts/smoke-examples.sh ]; then
+        echo "scripts/smoke-examples.sh not found"
+        return 200
+    fi
+    bash scripts/smoke-examples.sh
+}
+
+# --- runner --------------------------------------------------------------------------
+
+run_stage() {
+    local name="$1" start rc
+    if [ "$stop" -eq 1 ]; then
+        RESULT[$name]="NOT RUN"
+        return
+    fi
+    banner "STAGE $name"
+    start=$(date +%s)
+    # A subshell with errexit so any failing command fails the stage; `timeout`
+    # bounds a hung stage (it runs the stage body in its own bash).
+    timeout --kill-after=30 "$STAGE_TIMEOUT" \
+        bash -c "set -euo pipefail; $(declare -f "stage_$name"); stage_$name" </dev/null
+    rc=$?
+    SECONDS_TAKEN[$name]=$(( $(date +%s) - start ))
+    if [ "$rc" -eq 0 ]; then
+        RESULT[$name]="PASSED"
+        passed=$((passed + 1))
+        banner "STAGE $name: PASSED (${SECONDS_TAKEN[$name]} s)"
+    elif [ "$rc" -eq 200 ]; then
+        RESULT[$name]="SKIPPED"
+        banner "STAGE $name: SKIPPED"
+    else
+        if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+            RESULT[$name]="FAILED (timed out after ${STAGE_TIMEOUT} s)"
+        else
+            RESULT[$name]="FAILED (exit $rc)"
+        fi
+        failed=$((failed + 1))
+        banner "STAGE $name: ${RESULT[$name]}"
+        if [ "$KEEP_GOING" != "1" ]; then
+            stop=1
+        fi
+    fi
+}
+
+for stage in "${STAGES[@]}"; do
+    run_stage "$stage"
+done
+
+banner "SUMMARY"
+for stage in "${STAGES[@]}"; do
+    extra=""
+    if [ -n "${SECONDS_TAKEN[$stage]:-}" ]; then
+        extra=" (${SECONDS_TAKEN[$stage]} s)"
+    fi
+    printf '  %-9s %s%s\n' "$stage" "${RESULT[$stage]}" "$extra"
+done
+echo
+echo "$passed passed, $failed failed"
+
+[ "$failed" -eq 0 ]

@@ -3,8 +3,8 @@
 //! Each connection is a small state machine: TCP connect -> (TLS +) WebSocket handshake -> open
 //! -> closing -> gone. Other threads never touch sockets; they queue `Cmd`s and wake us.
 
-use std::collections::VecDeque;
-use std::io;
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use mio::{Events, Interest, Poll, Token};
 use tungstenite::error::{CapacityError, ProtocolError};
-use tungstenite::handshake::client::ClientHandshake;
-use tungstenite::handshake::{HandshakeError, MidHandshake};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
 use tungstenite::Message;
@@ -42,10 +40,24 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 enum Phase {
     Tcp(Stream),
-    Handshake(MidHandshake<ClientHandshake<Stream>>),
+    Handshake(Box<Handshake>),
     Open(Box<tungstenite::WebSocket<Stream>>),
     Dead,
 }
+
+/// The client side of the HTTP upgrade, done here (not by tungstenite's handshake machine) so
+/// that the websocket starts with exactly the small read buffer we configure.
+struct Handshake {
+    stream: Stream,
+    request: Vec<u8>,
+    written: usize,
+    key: String,
+    response: Vec<u8>,
+    offered: Vec<String>,
+}
+
+/// Largest HTTP response head accepted during the upgrade.
+const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 struct Conn {
     ws: Arc<WebSocket>,
@@ -63,6 +75,8 @@ struct Conn {
     last_outbound: Instant,
     unflushed: usize,
     scheduled: Option<Instant>,
+    /// This connection's coalescing window while keep-alives are scheduled (see `ka_windows`).
+    ka_window_ms: Option<u64>,
     terminal_sent: bool,
     was_open: bool,
     closing: bool,
@@ -82,6 +96,9 @@ struct Reactor {
     timers: Timers,
     again: Vec<usize>,
     shutdown: bool,
+    /// Multiset of the coalescing windows in use. A wake-up sweeps timers up to the smallest one,
+    /// so it never pops (and re-pushes) entries that cannot be sent early yet.
+    ka_windows: BTreeMap<u64, usize>,
 }
 
 pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
@@ -94,6 +111,7 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         timers: Timers::new(),
         again: Vec::new(),
         shutdown: false,
+        ka_windows: BTreeMap::new(),
     };
     let mut events = Events::with_capacity(1024);
     loop {
@@ -184,7 +202,37 @@ impl Reactor {
         next
     }
 
+    fn global_window(&self) -> Duration {
+        Duration::from_millis(self.rt.coalescing_ms.load(Ordering::Relaxed) as u64)
+    }
+
+    /// Keeps `ka_windows` in step with the connection's keep-alive state.
+    fn sync_window(&mut self, c: &mut Conn) {
+        let w = match (&c.ka_channel, &c.phase, c.closing) {
+            (Some(ch), Phase::Open(_), false) => {
+                Some(coalescing_window(self.global_window(), ch.effective_interval()).as_millis() as u64)
+            }
+            _ => None,
+        };
+        if c.ka_window_ms == w {
+            return;
+        }
+        if let Some(old) = c.ka_window_ms.take() {
+            if let Some(n) = self.ka_windows.get_mut(&old) {
+                *n -= 1;
+                if *n == 0 {
+                    self.ka_windows.remove(&old);
+                }
+            }
+        }
+        if let Some(new) = w {
+            *self.ka_windows.entry(new).or_insert(0) += 1;
+        }
+        c.ka_window_ms = w;
+    }
+
     fn arm(&mut self, c: &mut Conn, idx: usize) {
+        self.sync_window(c);
         if let Some(n) = self.next_timer(c) {
             if c.scheduled.is_none_or(|s| n < s) {
                 self.timers.push(n, idx, c.serial);
@@ -195,8 +243,9 @@ impl Reactor {
 
     fn fire_timers(&mut self) {
         let now = Instant::now();
-        let global = Duration::from_millis(self.rt.coalescing_ms.load(Ordering::Relaxed) as u64);
-        let horizon = now + global.max(GUARD);
+        let global = self.global_window();
+        let sweep = self.ka_windows.keys().next().map_or(Duration::ZERO, |ms| Duration::from_millis(*ms));
+        let horizon = now + sweep.max(GUARD);
         let mut repush = Vec::new();
         while let Some((t, idx, serial)) = self.timers.pop_until(horizon) {
             let Some(Some(mut c)) = self.conns.get_mut(idx).map(|s| s.take()) else { continue };
@@ -207,6 +256,7 @@ impl Reactor {
             c.scheduled = None;
             match self.on_timer(&mut c, idx, now, global) {
                 Flow::Keep => {
+                    self.sync_window(&mut c);
                     if let Some(n) = self.next_timer(&c) {
                         c.scheduled = Some(n);
                         repush.push((n, idx, c.serial));
@@ -336,6 +386,7 @@ impl Reactor {
             last_outbound: Instant::now(),
             unflushed: 0,
             scheduled: None,
+            ka_window_ms: None,
             terminal_sent: false,
             was_open: false,
             closing: false,
@@ -371,7 +422,7 @@ impl Reactor {
                         last = format!("cannot register socket: {e}");
                         continue;
                     }
-                    c.phase = Phase::Tcp(Stream::Plain(s));
+                    c.phase = Phase::Tcp(Stream::Plain(s, false));
                     return Ok(());
                 }
                 Err(e) => last = format!("connect to {addr} failed: {e}"),
@@ -383,10 +434,7 @@ impl Reactor {
     fn ready(&mut self, idx: usize, readable: bool, writable: bool) {
         self.with_conn(idx, |r, c, idx| match c.phase {
             Phase::Tcp(_) => r.tcp_progress(c, idx),
-            Phase::Handshake(_) => {
-                let Phase::Handshake(mid) = std::mem::replace(&mut c.phase, Phase::Dead) else { return Flow::Keep };
-                r.handshake_result(c, idx, mid.handshake())
-            }
+            Phase::Handshake(_) => r.handshake_step(c, idx),
             Phase::Open(_) => {
                 if writable {
                     if let Flow::Drop = r.flush(c) {
@@ -394,6 +442,9 @@ impl Reactor {
                     }
                 }
                 if readable {
+                    if let Phase::Open(sock) = &mut c.phase {
+                        sock.get_mut().mark_readable();
+                    }
                     return r.read(c, idx);
                 }
                 Flow::Keep
@@ -426,7 +477,7 @@ impl Reactor {
         }
         let Phase::Tcp(stream) = std::mem::replace(&mut c.phase, Phase::Dead) else { return Flow::Keep };
         let Some(req) = c.req.as_mut() else { return Flow::Drop };
-        let Stream::Plain(tcp) = stream else { return Flow::Drop };
+        let Stream::Plain(tcp, _) = stream else { return Flow::Drop };
         let _ = tcp.set_nodelay(true);
         {
             let mut g = c.ws.inner.lock();
@@ -437,40 +488,85 @@ impl Reactor {
                 Ok(t) => Stream::Tls(Box::new(t)),
                 Err(e) => return self.fail_connect(c, e),
             },
-            None => Stream::Plain(tcp),
+            None => Stream::Plain(tcp, false),
         };
         let request = std::mem::replace(&mut req.request, tungstenite::handshake::client::Request::default());
-        let config = req.config;
-        match ClientHandshake::start(stream, request, Some(config)) {
-            Ok(mid) => self.handshake_result(c, idx, mid.handshake()),
-            Err(e) => self.fail_connect(c, Error::new(ResultCode::HandshakeFailed, format!("handshake: {e}"))),
-        }
+        let offered: Vec<String> = request
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
+            .unwrap_or_default();
+        let (bytes, key) = match tungstenite::handshake::client::generate_request(request) {
+            Ok(v) => v,
+            Err(e) => {
+                return self.fail_connect(c, Error::new(ResultCode::HandshakeFailed, format!("cannot build the upgrade request: {e}")))
+            }
+        };
+        c.phase = Phase::Handshake(Box::new(Handshake {
+            stream,
+            request: bytes,
+            written: 0,
+            key,
+            response: Vec::with_capacity(512),
+            offered,
+        }));
+        self.handshake_step(c, idx)
     }
 
-    fn handshake_result(
-        &mut self,
-        c: &mut Conn,
-        idx: usize,
-        r: Result<(tungstenite::WebSocket<Stream>, tungstenite::handshake::client::Response), HandshakeError<ClientHandshake<Stream>>>,
-    ) -> Flow {
-        match r {
-            Ok((sock, resp)) => {
-                let proto = resp
-                    .headers()
-                    .get("Sec-WebSocket-Protocol")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                c.phase = Phase::Open(Box::new(sock));
-                self.on_open(c, idx, &proto)
+    fn handshake_step(&mut self, c: &mut Conn, idx: usize) -> Flow {
+        let Phase::Handshake(hs) = &mut c.phase else { return Flow::Keep };
+        // Send the request (non-blocking; resumes on the next writable edge).
+        while hs.written < hs.request.len() {
+            match hs.stream.write(&hs.request[hs.written..]) {
+                Ok(0) => return self.fail_connect(c, Error::new(ResultCode::ConnectFailed, "the socket accepted no bytes")),
+                Ok(n) => hs.written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Keep,
+                Err(e) => return self.fail_connect(c, io_connect_error(e)),
             }
-            Err(HandshakeError::Interrupted(mid)) => {
-                c.phase = Phase::Handshake(mid);
-                Flow::Keep
-            }
-            Err(HandshakeError::Failure(e)) => {
-                let err = map_handshake_error(e);
-                self.fail_connect(c, err)
+        }
+        match hs.stream.flush() {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Keep,
+            Err(e) => return self.fail_connect(c, io_connect_error(e)),
+        }
+        // Read the response head, bounded by MAX_RESPONSE_HEAD.
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = match hs.stream.read(&mut chunk) {
+                Ok(0) => {
+                    return self.fail_connect(
+                        c,
+                        Error::new(ResultCode::HandshakeFailed, "the server closed the connection during the handshake"),
+                    )
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Flow::Keep,
+                Err(e) => return self.fail_connect(c, io_connect_error(e)),
+            };
+            hs.response.extend_from_slice(&chunk[..n]);
+            match parse_response(&hs.response, &hs.key, &hs.offered) {
+                Ok(None) => {
+                    if hs.response.len() > MAX_RESPONSE_HEAD {
+                        return self
+                            .fail_connect(c, Error::new(ResultCode::HandshakeFailed, "the upgrade response head is too large"));
+                    }
+                }
+                Ok(Some((head_len, protocol))) => {
+                    let Phase::Handshake(hs) = std::mem::replace(&mut c.phase, Phase::Dead) else { return Flow::Drop };
+                    let hs = *hs;
+                    let tail = hs.response[head_len..].to_vec();
+                    let Some(req) = c.req.as_ref() else { return Flow::Drop };
+                    let sock = tungstenite::WebSocket::from_partially_read(
+                        hs.stream,
+                        tail,
+                        tungstenite::protocol::Role::Client,
+                        Some(req.config),
+                    );
+                    c.phase = Phase::Open(Box::new(sock));
+                    return self.on_open(c, idx, &protocol);
+                }
+                Err(e) => return self.fail_connect(c, e),
             }
         }
     }
@@ -533,8 +629,8 @@ impl Reactor {
             Phase::Tcp(mut s) => {
                 let _ = self.poll.registry().deregister(s.tcp_mut());
             }
-            Phase::Handshake(mut mid) => {
-                let _ = self.poll.registry().deregister(mid.get_mut().get_mut().tcp_mut());
+            Phase::Handshake(mut hs) => {
+                let _ = self.poll.registry().deregister(hs.stream.tcp_mut());
             }
             Phase::Open(mut sock) => {
                 let _ = self.poll.registry().deregister(sock.get_mut().tcp_mut());
@@ -725,6 +821,7 @@ impl Reactor {
             ch.release_slot();
         }
         c.ka_channel = None;
+        self.sync_window(c);
         if let Some(ev) = ev {
             if !c.terminal_sent {
                 c.terminal_sent = true;
@@ -881,25 +978,89 @@ impl Reactor {
     }
 }
 
-fn map_handshake_error(e: tungstenite::Error) -> Error {
-    use tungstenite::Error as E;
-    match e {
-        E::Http(resp) => Error::new(
-            ResultCode::HandshakeFailed,
-            format!("the server refused the websocket upgrade with HTTP {}", resp.status()),
-        ),
-        E::Io(io) => match is_tls_failure(&io) {
-            Some(t) => Error::new(ResultCode::TlsFailed, format!("TLS handshake failed: {t}")),
-            None => match io.kind() {
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
-                    Error::new(ResultCode::HandshakeFailed, format!("the server closed the connection during the handshake: {io}"))
-                }
-                _ => Error::new(ResultCode::ConnectFailed, format!("I/O error during the handshake: {io}")),
-            },
+fn io_connect_error(io: io::Error) -> Error {
+    match is_tls_failure(&io) {
+        Some(t) => Error::new(ResultCode::TlsFailed, format!("TLS handshake failed: {t}")),
+        None => match io.kind() {
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => Error::new(
+                ResultCode::HandshakeFailed,
+                format!("the server closed the connection during the handshake: {io}"),
+            ),
+            _ => Error::new(ResultCode::ConnectFailed, format!("I/O error during the handshake: {io}")),
         },
-        E::Protocol(p) => Error::new(ResultCode::HandshakeFailed, format!("websocket handshake failed: {p}")),
-        E::Tls(t) => Error::new(ResultCode::TlsFailed, format!("TLS handshake failed: {t}")),
-        other => Error::new(ResultCode::HandshakeFailed, format!("websocket handshake failed: {other}")),
+    }
+}
+
+/// Parses the HTTP upgrade response. `Ok(None)`: incomplete; `Ok(Some((head_len, protocol)))`:
+/// a valid RFC 6455 acceptance.
+fn parse_response(buf: &[u8], key: &str, offered: &[String]) -> Result<Option<(usize, String)>, Error> {
+    let fail = |m: String| Error::new(ResultCode::HandshakeFailed, m);
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut resp = httparse::Response::new(&mut headers);
+    let head_len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(e) => return Err(fail(format!("malformed HTTP response to the upgrade: {e}"))),
+    };
+    let code = resp.code.unwrap_or(0);
+    if code != 101 {
+        return Err(fail(format!("the server refused the websocket upgrade with HTTP {code} {}", resp.reason.unwrap_or(""))));
+    }
+    let header = |name: &str| -> Option<&str> {
+        resp.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+            .map(str::trim)
+    };
+    if !header("Upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return Err(fail("the upgrade response lacks 'Upgrade: websocket'".into()));
+    }
+    if !header("Connection").is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))) {
+        return Err(fail("the upgrade response lacks 'Connection: Upgrade'".into()));
+    }
+    let expected = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    if header("Sec-WebSocket-Accept") != Some(expected.as_str()) {
+        return Err(fail("the server's Sec-WebSocket-Accept does not match our key".into()));
+    }
+    let protocol = header("Sec-WebSocket-Protocol").unwrap_or("").to_string();
+    if !protocol.is_empty() && !offered.iter().any(|p| p == &protocol) {
+        return Err(fail(format!("the server selected subprotocol '{protocol}', which was not offered")));
+    }
+    if header("Sec-WebSocket-Extensions").is_some_and(|v| !v.is_empty()) {
+        return Err(fail("the server enabled an extension that was not offered".into()));
+    }
+    Ok(Some((head_len, protocol)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_response;
+
+    fn resp(accept: &str, extra: &str) -> String {
+        format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n{extra}\r\nTAIL")
+    }
+
+    #[test]
+    fn accepts_valid_upgrade_and_reports_tail_offset() {
+        // RFC 6455 section 1.3 example key/accept pair.
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let r = resp("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "Sec-WebSocket-Protocol: chat\r\n");
+        let (n, proto) = parse_response(r.as_bytes(), key, &["chat".into()]).expect("valid").expect("complete");
+        assert_eq!(&r[n..], "TAIL");
+        assert_eq!(proto, "chat");
+    }
+
+    #[test]
+    fn rejects_bad_accept_status_and_unoffered_protocol() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        assert!(parse_response(resp("wrong", "").as_bytes(), key, &[]).is_err());
+        let r = resp("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", "Sec-WebSocket-Protocol: evil\r\n");
+        assert!(parse_response(r.as_bytes(), key, &["chat".into()]).is_err());
+        let e = parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n", key, &[]).expect_err("404");
+        assert!(e.message.contains("404"));
+        assert_eq!(parse_response(b"HTTP/1.1 101 Swi", key, &[]).expect("partial"), None);
+        assert!(parse_response(b"\x00\x01garbage\r\n\r\n", key, &[]).is_err());
     }
 }
 

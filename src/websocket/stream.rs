@@ -30,7 +30,10 @@ pub fn is_tls_failure(e: &io::Error) -> Option<String> {
 }
 
 pub enum Stream {
-    Plain(TcpStream),
+    /// Plain TCP. `drained` is set when a read returned fewer bytes than asked: everything the
+    /// kernel had was consumed, so (with edge-triggered epoll, which reports every new arrival)
+    /// the next read can answer `WouldBlock` without a syscall until the next readable event.
+    Plain(TcpStream, bool),
     Tls(Box<TlsStream>),
 }
 
@@ -42,21 +45,20 @@ pub struct TlsStream {
 impl Stream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
-            Stream::Plain(s) => s,
+            Stream::Plain(s, _) => s,
             Stream::Tls(t) => &t.tcp,
         }
     }
     pub fn tcp_mut(&mut self) -> &mut TcpStream {
         match self {
-            Stream::Plain(s) => s,
+            Stream::Plain(s, _) => s,
             Stream::Tls(t) => &mut t.tcp,
         }
     }
-    /// TLS bytes are waiting for the socket to become writable.
-    pub fn wants_write(&self) -> bool {
-        match self {
-            Stream::Plain(_) => false,
-            Stream::Tls(t) => t.tls.wants_write(),
+    /// A readable event arrived: the next read must ask the kernel.
+    pub fn mark_readable(&mut self) {
+        if let Stream::Plain(_, drained) = self {
+            *drained = false;
         }
     }
 }
@@ -64,7 +66,14 @@ impl Stream {
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(s) => s.read(buf),
+            Stream::Plain(s, drained) => {
+                if *drained && !buf.is_empty() {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                let n = s.read(buf)?;
+                *drained = n < buf.len();
+                Ok(n)
+            }
             Stream::Tls(t) => t.read(buf),
         }
     }
@@ -73,13 +82,13 @@ impl Read for Stream {
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(s) => s.write(buf),
+            Stream::Plain(s, _) => s.write(buf),
             Stream::Tls(t) => t.write(buf),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Stream::Plain(s) => s.flush(),
+            Stream::Plain(s, _) => s.flush(),
             Stream::Tls(t) => t.flush(),
         }
     }

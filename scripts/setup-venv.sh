@@ -33,8 +33,17 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/nul
     echo "setup-venv: creating $VENV"
     rm -rf "$VENV"
     if ! "$PYTHON" -m venv "$VENV"; then
-        echo "setup-venv: '$PYTHON -m venv' failed; on Debian install python3-venv" >&2
-        exit 1
+        # Debian's own python3 ships venv/ensurepip separately.
+        rm -rf "$VENV"
+        if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+            echo "setup-venv: '$PYTHON -m venv' failed; installing python3-venv"
+            DEBIAN_FRONTEND=noninteractive apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+        fi
+        if ! "$PYTHON" -m venv "$VENV"; then
+            echo "setup-venv: '$PYTHON -m venv' failed; install python3-venv" >&2
+            exit 1
+        fi
     fi
 fi
 

@@ -1,0 +1,220 @@
+"""``ControlChannelTrigger``: a registered control channel that the runtime keeps alive."""
+
+from __future__ import annotations
+
+from ctypes import byref, c_char_p, c_uint32, c_void_p
+from typing import Callable, Optional, Union
+
+from . import _ffi, _handle
+from ._enums import ControlChannelTriggerResourceType, ControlChannelTriggerStatus
+from ._errors import check
+from ._event import Event
+from ._handle import Handle, drop_slot, forbid_in_callback, register_slot, slot_pointer, to_cstr, to_enum, to_ms
+from ._keepalive import WebSocketKeepAlive
+from ._runtime import ORDER_CHANNEL, Runtime
+from ._websocket import MessageWebSocket, StreamWebSocket
+
+__all__ = ["ControlChannelTrigger"]
+
+EventHandler = Callable[[Event], object]
+WebSocket = Union[MessageWebSocket, StreamWebSocket]
+
+
+def _free_channel(ptr: int) -> None:
+    _ffi.lib.ctrlchan_channel_free(ptr)  # closes it first
+
+
+class ControlChannelTrigger(Handle):
+    """Windows ``ControlChannelTrigger``.
+
+    The flow, as on Windows: create the websocket; create the channel; set
+    ``keepalive`` (optional: a default PING task with a 5 s pong timeout is used);
+    set ``on_event`` (optional: else events go to the runtime queue);
+    ``using_transport(ws)`` **before** ``ws.connect``; then ``wait_for_push_enabled()``
+    **after** connect. From then on the runtime sends keep-alives at
+    ``current_keepalive_interval`` and delivers pushes, closes and disconnects as events.
+
+    While ``on_event`` is set the channel object is kept alive by the handler
+    registration; ``close()`` (or closing the runtime) releases it.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        channel_id: str,
+        server_keepalive_interval: float = 900.0,
+        resource_type: ControlChannelTriggerResourceType = ControlChannelTriggerResourceType.REQUEST_SOFTWARE_SLOT,
+    ) -> None:
+        super().__init__()
+        if not isinstance(runtime, Runtime):
+            raise TypeError(f"runtime must be a Runtime, not {type(runtime).__name__}")
+        cid = to_cstr(channel_id, "channel_id")
+        ms = to_ms(server_keepalive_interval, "server_keepalive_interval")
+        rtype = to_enum(ControlChannelTriggerResourceType, resource_type, "resource_type")
+        self._runtime = runtime
+        self._transport: Optional[WebSocket] = None
+        self._keepalive: Optional[WebSocketKeepAlive] = None
+        self._on_event: Optional[EventHandler] = None
+        out = c_void_p()
+        check(
+            _ffi.lib.ctrlchan_channel_new(runtime._handle(), cid, ms, int(rtype), byref(out)),
+            "ctrlchan_channel_new",
+        )
+        assert out.value is not None
+        self._ptr = out.value
+        self._id_cache = channel_id
+        self._register_live()
+        runtime._adopt(out.value, ORDER_CHANNEL, _free_channel, self)
+
+    def __repr__(self) -> str:
+        return f"<ControlChannelTrigger {self._id_cache!r} {self._state_word()}>"
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
+
+    # --- properties ---------------------------------------------------------------------------
+
+    @property
+    def channel_id(self) -> str:
+        out = c_char_p()
+        check(_ffi.lib.ctrlchan_channel_get_id(self._handle(), byref(out)), "ctrlchan_channel_get_id")
+        return _ffi.decode(out.value)
+
+    @property
+    def server_keepalive_interval(self) -> float:
+        """Seconds: the keep-alive interval the server needs (set at creation)."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_channel_get_server_keepalive_interval(self._handle(), byref(out)),
+            "ctrlchan_channel_get_server_keepalive_interval",
+        )
+        return out.value / 1000.0
+
+    @property
+    def server_keepalive_interval_in_minutes(self) -> float:
+        """The Windows unit of :attr:`server_keepalive_interval`."""
+        return self.server_keepalive_interval / 60.0
+
+    @property
+    def current_keepalive_interval(self) -> float:
+        """Seconds: the interval in effect, min(server interval, network interval)."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_channel_current_keepalive_interval(self._handle(), byref(out)),
+            "ctrlchan_channel_current_keepalive_interval",
+        )
+        return out.value / 1000.0
+
+    @property
+    def resource_type(self) -> ControlChannelTriggerResourceType:
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_channel_get_resource_type(self._handle(), byref(out)),
+            "ctrlchan_channel_get_resource_type",
+        )
+        return ControlChannelTriggerResourceType(out.value)
+
+    @property
+    def transport(self) -> Optional[WebSocket]:
+        """The websocket given to :meth:`using_transport`, if any."""
+        self._handle()
+        return self._transport
+
+    @property
+    def keepalive(self) -> Optional[WebSocketKeepAlive]:
+        """The keep-alive task (Windows: bound to ``KeepAliveTrigger``); ``None`` = the default PING task."""
+        self._handle()
+        return self._keepalive
+
+    @keepalive.setter
+    def keepalive(self, task: Optional[WebSocketKeepAlive]) -> None:
+        if task is not None and not isinstance(task, WebSocketKeepAlive):
+            raise TypeError(f"keepalive must be a WebSocketKeepAlive or None, not {type(task).__name__}")
+        ptr = self._handle()
+        check(
+            _ffi.lib.ctrlchan_channel_set_keepalive(ptr, None if task is None else task._handle()),
+            "ctrlchan_channel_set_keepalive",
+        )
+        self._keepalive = task
+
+    # --- the Windows flow ------------------------------------------------------------------------
+
+    def using_transport(self, websocket: WebSocket) -> None:
+        """Make ``websocket`` this channel's transport (before it connects)."""
+        if not isinstance(websocket, (MessageWebSocket, StreamWebSocket)):
+            raise TypeError(f"transport must be a MessageWebSocket or StreamWebSocket, not {type(websocket).__name__}")
+        check(
+            _ffi.lib.ctrlchan_channel_using_transport(self._handle(), websocket._handle()),
+            "ctrlchan_channel_using_transport",
+        )
+        self._transport = websocket
+
+    def wait_for_push_enabled(self) -> ControlChannelTriggerStatus:
+        """Register the channel with the runtime (after connect); keep-alives start on an allocated slot."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_channel_wait_for_push_enabled(self._handle(), byref(out)),
+            "ctrlchan_channel_wait_for_push_enabled",
+        )
+        return ControlChannelTriggerStatus(out.value)
+
+    def decrease_network_keepalive_interval(self) -> None:
+        """Tell the runtime the network dropped the connection: send keep-alives more often."""
+        check(
+            _ffi.lib.ctrlchan_channel_decrease_network_keepalive_interval(self._handle()),
+            "ctrlchan_channel_decrease_network_keepalive_interval",
+        )
+
+    def flush_transport(self, timeout: Optional[float] = 30.0) -> None:
+        """Block until queued outbound data reached the kernel (Windows ``FlushTransport``)."""
+        ptr = self._handle()
+        forbid_in_callback(self._runtime, "ControlChannelTrigger.flush_transport")
+        ms = to_ms(timeout, "timeout", none_ms=_handle.U32_MAX)
+        check(_ffi.lib.ctrlchan_channel_flush_transport(ptr, ms), "ctrlchan_channel_flush_transport")
+
+    # --- events -----------------------------------------------------------------------------------
+
+    @property
+    def on_event(self) -> Optional[EventHandler]:
+        """Handler for this channel's events (push notifications, keep-alives, close, loss).
+
+        Called on the runtime thread with an :class:`Event`; keep it short. ``None``
+        (default): events go to the runtime queue. An exception it raises is logged and
+        re-raised by the runtime's next ``next_event``/``events``/``check_callback_errors``.
+        """
+        self._handle()
+        return self._on_event
+
+    @on_event.setter
+    def on_event(self, handler: Optional[EventHandler]) -> None:
+        ptr = self._handle()
+        lib = _ffi.lib
+        if handler is None:
+            check(lib.ctrlchan_channel_set_event_handler(ptr, _handle.NO_EVENT_CALLBACK, None, _handle.NO_FINALIZER), "ctrlchan_channel_set_event_handler")
+            self._on_event = None
+            return
+        key = register_slot(handler, self, self._runtime)
+        rc = int(
+            lib.ctrlchan_channel_set_event_handler(
+                ptr, _handle.EVENT_TRAMPOLINE, slot_pointer(key), _handle.FINALIZER_TRAMPOLINE
+            )
+        )
+        if rc != 0:
+            drop_slot(key)
+            check(rc, "ctrlchan_channel_set_event_handler")
+        self._on_event = handler
+
+    # --- closing ------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop keep-alives, release the slot and free the channel (Windows ``Close``). Idempotent.
+
+        The transport websocket is not closed; close it yourself (or close the runtime).
+        """
+        super().close()
+        self._on_event = None
+
+    def _free_native(self, ptr: int) -> None:
+        if self._runtime._disown(ptr):
+            _free_channel(ptr)

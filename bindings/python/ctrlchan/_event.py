@@ -1,0 +1,99 @@
+"""``Event``: an immutable copy of a ``ctrlchan_event``, with the channel as a Python object."""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import byref, c_size_t, c_void_p
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Union
+
+from . import _ffi, _handle
+from ._enums import EventKind, SocketMessageType
+from ._errors import check
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._channel import ControlChannelTrigger
+    from ._websocket import MessageWebSocket, StreamWebSocket
+
+__all__ = ["Event"]
+
+
+@dataclass(frozen=True, repr=False)
+class Event:
+    """One thing that happened on a channel or websocket (Windows: trigger / background-task details).
+
+    ``channel`` is the :class:`ControlChannelTrigger` object whose transport produced the
+    event (``None`` when the websocket is not bound to a channel, or the channel object
+    is gone); ``websocket`` likewise. ``data`` is the payload of a PUSH_NOTIFICATION;
+    ``text`` its decoded form for UTF-8 messages. ``rtt`` is the keep-alive round trip in
+    seconds (KEEPALIVE in PING mode; 0.0 otherwise). ``close_code``/``reason`` describe a
+    CLOSED event; ``reason`` also explains TRANSPORT_DISCONNECTED and CONNECT_FAILED.
+    """
+
+    kind: EventKind
+    channel: Optional["ControlChannelTrigger"]
+    channel_id: str
+    data: bytes
+    message_type: SocketMessageType
+    close_code: int
+    reason: str
+    rtt: float
+    websocket: Optional[Union["MessageWebSocket", "StreamWebSocket"]] = None
+
+    @property
+    def text(self) -> Optional[str]:
+        """The payload decoded as UTF-8 for a UTF-8 message, else ``None``."""
+        if self.message_type is not SocketMessageType.UTF8 or self.kind is not EventKind.PUSH_NOTIFICATION:
+            return None
+        return self.data.decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        parts = [f"kind={self.kind.name}", f"channel_id={self.channel_id!r}"]
+        if self.kind is EventKind.PUSH_NOTIFICATION:
+            preview = self.data[:32]
+            more = "..." if len(self.data) > 32 else ""
+            parts.append(f"message_type={self.message_type.name}")
+            parts.append(f"data={preview!r}{more} ({len(self.data)} bytes)")
+        if self.kind is EventKind.KEEPALIVE:
+            parts.append(f"rtt={self.rtt * 1000.0:.3f}ms")
+        if self.close_code:
+            parts.append(f"close_code={self.close_code}")
+        if self.reason:
+            parts.append(f"reason={self.reason!r}")
+        return f"Event({', '.join(parts)})"
+
+
+def event_from_native(ev: int) -> Event:
+    """Copy everything out of a native event (owned or borrowed; not freed here)."""
+    lib = _ffi.lib
+    kind = EventKind(int(lib.ctrlchan_event_get_kind(ev)))
+    channel_id = _ffi.decode(lib.ctrlchan_event_get_channel_id(ev))
+    data_ptr = c_void_p()
+    data_len = c_size_t()
+    check(lib.ctrlchan_event_get_data(ev, byref(data_ptr), byref(data_len)), "ctrlchan_event_get_data")
+    data = ctypes.string_at(data_ptr.value, data_len.value) if data_len.value and data_ptr.value else b""
+
+    from ._channel import ControlChannelTrigger
+    from ._websocket import MessageWebSocket, StreamWebSocket
+
+    channel = _handle.lookup(lib.ctrlchan_event_get_channel(ev))
+    if not isinstance(channel, ControlChannelTrigger) or channel._id_cache != channel_id:
+        # Gone, or (after address reuse) not the channel this event belongs to.
+        channel = None
+    websocket = _handle.lookup(lib.ctrlchan_event_get_websocket(ev))
+    if not isinstance(websocket, (MessageWebSocket, StreamWebSocket)):
+        websocket = None
+    return Event(
+        kind=kind,
+        channel=channel,
+        channel_id=channel_id,
+        data=data,
+        message_type=SocketMessageType(int(lib.ctrlchan_event_get_message_type(ev))),
+        close_code=int(lib.ctrlchan_event_get_close_code(ev)),
+        reason=_ffi.decode(lib.ctrlchan_event_get_reason(ev)),
+        rtt=int(lib.ctrlchan_event_get_rtt_us(ev)) / 1_000_000.0,
+        websocket=websocket,
+    )
+
+
+_handle.make_event = event_from_native

@@ -1,0 +1,396 @@
+"""``Runtime``: the background broker (one reactor thread) that owns sockets, timers and events."""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import threading
+import time
+import weakref
+from ctypes import byref, c_int, c_void_p
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
+
+from . import _ffi, _handle
+from ._enums import EventKind, ResultCode, WebSocketState
+from ._errors import check
+from ._event import Event, event_from_native
+from ._handle import Handle, Slot, forbid_in_callback, log, to_ms, to_uint
+
+__all__ = ["Runtime", "RuntimeStatistics"]
+
+# While waiting for an event, the library is asked in slices of at most this long, so a
+# Ctrl-C or a close() from another thread is noticed.
+_WAIT_SLICE_MS = 200
+# A websocket closed with a close handshake under way is freed once CLOSED, or after this.
+_RETIRE_SECONDS = 10.0
+
+_all_runtimes: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class RuntimeStatistics:
+    """Runtime-wide counters (``ctrlchan_runtime_stats``)."""
+
+    wakeups: int
+    keepalives_sent: int
+    keepalives_acked: int
+    messages_received: int
+    connections_open: int
+    channels_active: int
+
+
+# Order in which a closing runtime frees what it owns: channels before websockets.
+ORDER_CHANNEL = 0
+ORDER_WEBSOCKET = 1
+
+
+class Runtime(Handle):
+    """The ctrlchan runtime (the "system" of the Windows model).
+
+    One reactor thread serves every websocket and channel created from it, sends their
+    keep-alives and delivers events: to a channel's or websocket's ``on_event`` handler
+    (called on the runtime thread), otherwise to this runtime's queue, read with
+    :meth:`next_event`, :meth:`events` or :meth:`aevents`.
+
+    ``close()`` closes every channel and websocket created from this runtime and joins
+    its thread. Exceptions raised by event handlers are logged on the ``ctrlchan``
+    logger and re-raised by the next :meth:`next_event`, :meth:`events`,
+    :meth:`aevents` or :meth:`check_callback_errors` call.
+    """
+
+    def __init__(self, *, max_channels: Optional[int] = None, coalescing_window: Optional[float] = None) -> None:
+        super().__init__()
+        self._lock = threading.RLock()
+        self._children: Dict[int, Tuple[int, Callable[[int], None], "weakref.ref[Handle]"]] = {}
+        self._retired: Dict[int, float] = {}
+        self._callback_errors: Deque[BaseException] = collections.deque(maxlen=1000)
+        self._async_waiters: Set[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[bool]"]] = set()
+        self._max_channels = 65536
+        self._coalescing_window = 1.0
+        out = c_void_p()
+        check(_ffi.lib.ctrlchan_runtime_new(byref(out)), "ctrlchan_runtime_new")
+        self._ptr = out.value
+        _all_runtimes.add(self)
+        try:
+            if max_channels is not None:
+                self.max_channels = max_channels
+            if coalescing_window is not None:
+                self.coalescing_window = coalescing_window
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"<Runtime {self._state_word()} children={len(self._children)}>"
+
+    # --- configuration and introspection ----------------------------------------------
+
+    @property
+    def max_channels(self) -> int:
+        """Channels that may hold a slot at once; ``wait_for_push_enabled`` beyond it -> POLICY_ERROR."""
+        self._handle()
+        return self._max_channels
+
+    @max_channels.setter
+    def max_channels(self, value: int) -> None:
+        n = to_uint(value, "max_channels")
+        check(_ffi.lib.ctrlchan_runtime_set_max_channels(self._handle(), n), "ctrlchan_runtime_set_max_channels")
+        self._max_channels = n
+
+    @property
+    def coalescing_window(self) -> float:
+        """Seconds: keep-alives due within this window are sent together (0 disables)."""
+        self._handle()
+        return self._coalescing_window
+
+    @coalescing_window.setter
+    def coalescing_window(self, seconds: float) -> None:
+        ms = to_ms(seconds, "coalescing_window")
+        check(
+            _ffi.lib.ctrlchan_runtime_set_coalescing_window(self._handle(), ms),
+            "ctrlchan_runtime_set_coalescing_window",
+        )
+        self._coalescing_window = ms / 1000.0
+
+    @property
+    def statistics(self) -> RuntimeStatistics:
+        """A snapshot of the runtime's counters."""
+        raw = _ffi.RuntimeStatsC()
+        check(_ffi.lib.ctrlchan_runtime_get_stats(self._handle(), byref(raw)), "ctrlchan_runtime_get_stats")
+        return RuntimeStatistics(
+            wakeups=raw.wakeups,
+            keepalives_sent=raw.keepalives_sent,
+            keepalives_acked=raw.keepalives_acked,
+            messages_received=raw.messages_received,
+            connections_open=raw.connections_open,
+            channels_active=raw.channels_active,
+        )
+
+    @property
+    def event_fd(self) -> int:
+        """A file descriptor that is readable while events are queued. Poll it; never read it."""
+        fd = c_int(-1)
+        check(_ffi.lib.ctrlchan_runtime_event_fd(self._handle(), byref(fd)), "ctrlchan_runtime_event_fd")
+        return fd.value
+
+    def fileno(self) -> int:
+        """Same as :attr:`event_fd`, so a runtime can be passed to ``select``/``selectors``."""
+        return self.event_fd
+
+    # --- events -----------------------------------------------------------------------------
+
+    def next_event(self, timeout: Optional[float] = None) -> Optional[Event]:
+        """The next queued event, waiting up to ``timeout`` seconds (``None``: until one arrives).
+
+        Returns ``None`` when the time ran out (or the runtime was closed meanwhile by
+        another thread). ``timeout=0`` polls.
+        """
+        self._handle()
+        self.check_callback_errors()
+        if timeout is None:
+            while True:
+                ev = self._next(_WAIT_SLICE_MS)
+                if ev is not None or self.closed:
+                    return ev
+        deadline = time.monotonic() + to_ms(timeout, "timeout") / 1000.0
+        self._reap()
+        while True:
+            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000.0 + 0.999))
+            ev = self._next(min(remaining_ms, _WAIT_SLICE_MS))
+            if ev is not None or remaining_ms <= _WAIT_SLICE_MS or self.closed:
+                return ev
+
+    def _next(self, timeout_ms: int) -> Optional[Event]:
+        ptr = self._ptr
+        if ptr is None:
+            return None
+        forbid_in_callback(self, "Runtime.next_event")
+        out = c_void_p()
+        rc = int(_ffi.lib.ctrlchan_runtime_next_event(ptr, timeout_ms, byref(out)))
+        if rc == ResultCode.TIMEOUT:
+            return None
+        if rc == ResultCode.INVALID_HANDLE and self.closed:
+            return None  # closed by another thread while we waited
+        check(rc, "ctrlchan_runtime_next_event")
+        assert out.value is not None
+        try:
+            return event_from_native(out.value)
+        finally:
+            self._event_seen(out.value)
+            _ffi.lib.ctrlchan_event_free(out.value)
+
+    def events(self, timeout: Optional[float] = None, *, idle_timeout: Optional[float] = None) -> Iterator[Event]:
+        """Iterate over queued events until ``timeout`` seconds have passed (``None``: no limit),
+        no event came for ``idle_timeout`` seconds, or the runtime is closed."""
+        deadline = None if timeout is None else time.monotonic() + to_ms(timeout, "timeout") / 1000.0
+        idle_ms = None if idle_timeout is None else to_ms(idle_timeout, "idle_timeout")
+        idle_deadline = None if idle_ms is None else time.monotonic() + idle_ms / 1000.0
+        while not self.closed:
+            self.check_callback_errors()
+            now = time.monotonic()
+            limits = [d for d in (deadline, idle_deadline) if d is not None]
+            wait_ms = _WAIT_SLICE_MS
+            if limits:
+                left = min(limits) - now
+                if left <= 0:
+                    return
+                wait_ms = min(wait_ms, int(left * 1000.0 + 0.999))
+            ev = self._next(wait_ms)
+            if ev is not None:
+                if idle_ms is not None:
+                    idle_deadline = time.monotonic() + idle_ms / 1000.0
+                yield ev
+
+    async def aevents(self, timeout: Optional[float] = None, *, idle_timeout: Optional[float] = None) -> AsyncIterator[Event]:
+        """``async for`` over queued events, waiting on :attr:`event_fd` in the running loop.
+
+        Ends like :meth:`events`: after ``timeout`` seconds, ``idle_timeout`` seconds
+        without an event, or when the runtime is closed. Never blocks the loop.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + to_ms(timeout, "timeout") / 1000.0
+        idle_ms = None if idle_timeout is None else to_ms(idle_timeout, "idle_timeout")
+        idle_deadline = None if idle_ms is None else loop.time() + idle_ms / 1000.0
+        fd = self.event_fd
+        while not self.closed:
+            self.check_callback_errors()
+            ev = self._next(0)
+            if ev is not None:
+                if idle_ms is not None:
+                    idle_deadline = loop.time() + idle_ms / 1000.0
+                yield ev
+                continue
+            limits = [d for d in (deadline, idle_deadline) if d is not None]
+            wait: Optional[float] = None
+            if limits:
+                wait = min(limits) - loop.time()
+                if wait <= 0:
+                    return
+            await self._readable(loop, fd, wait)
+
+    async def _readable(self, loop: asyncio.AbstractEventLoop, fd: int, wait: Optional[float]) -> None:
+        fut: "asyncio.Future[bool]" = loop.create_future()
+
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(True)
+
+        entry = (loop, fut)
+        with self._lock:
+            if self.closed:
+                return
+            self._async_waiters.add(entry)
+        loop.add_reader(fd, ready)
+        try:
+            await asyncio.wait_for(fut, wait)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                self._async_waiters.discard(entry)
+            loop.remove_reader(fd)
+
+    # --- callback errors ---------------------------------------------------------------------
+
+    def _callback_failed(self, exc: BaseException, slot: Slot) -> None:
+        owner = slot.owner
+        what = f"{type(owner).__name__}.on_event handler"
+        cid = getattr(owner, "_id_cache", None)
+        if cid:
+            what += f" of channel {cid!r}"
+        if hasattr(exc, "add_note"):
+            exc.add_note(f"raised by the {what}, on the ctrlchan runtime thread")
+        log.error("exception in the %s", what, exc_info=(type(exc), exc, exc.__traceback__))
+        self._callback_errors.append(exc)
+        with self._lock:
+            waiters = list(self._async_waiters)
+        self._wake_async_waiters(waiters)  # an `async for` over aevents() re-raises it now
+
+    def check_callback_errors(self) -> None:
+        """Re-raise (once) the oldest exception an event handler raised, if any."""
+        try:
+            exc = self._callback_errors.popleft()
+        except IndexError:
+            return
+        raise exc
+
+    @property
+    def pending_callback_errors(self) -> List[BaseException]:
+        """Exceptions raised by event handlers and not yet re-raised (oldest first)."""
+        return list(self._callback_errors)
+
+    # --- ownership of channels and websockets ------------------------------------------------
+
+    def _adopt(self, ptr: int, order: int, free: Callable[[int], None], obj: Handle) -> None:
+        with self._lock:
+            self._children[ptr] = (order, free, weakref.ref(obj))
+
+    def _disown(self, ptr: int) -> bool:
+        """Whether the caller may free ``ptr`` (False: the runtime already freed it)."""
+        with self._lock:
+            self._retired.pop(ptr, None)
+            return self._children.pop(ptr, None) is not None
+
+    def _retire(self, ptr: int) -> bool:
+        """Keep a closed websocket's native handle until its close handshake finishes."""
+        with self._lock:
+            if ptr not in self._children or self._ptr is None:
+                return False
+            self._retired[ptr] = time.monotonic() + _RETIRE_SECONDS
+            return True
+
+    def _event_seen(self, ev: int) -> None:
+        """After an event was handled: free a retired websocket once its connection ended."""
+        if not self._retired:
+            return
+        kind = int(_ffi.lib.ctrlchan_event_get_kind(ev))
+        if kind not in (EventKind.CLOSED, EventKind.TRANSPORT_DISCONNECTED):
+            return
+        ptr = _ffi.lib.ctrlchan_event_get_websocket(ev)
+        if not ptr:
+            return
+        with self._lock:
+            entry = self._children.pop(ptr, None) if self._retired.pop(ptr, None) is not None else None
+        if entry is not None:
+            _handle._live.pop(ptr, None)
+            entry[1](ptr)
+
+    def _unretire(self, ptr: int) -> None:
+        with self._lock:
+            self._retired.pop(ptr, None)
+
+    def _reap(self) -> None:
+        """Free retired websockets whose close handshake is over."""
+        if not self._retired:
+            return
+        now = time.monotonic()
+        from ._websocket import websocket_state
+
+        for ptr, deadline in list(self._retired.items()):
+            state = websocket_state(ptr)
+            if state is None or state == WebSocketState.CLOSED or now > deadline:
+                with self._lock:
+                    entry = self._children.pop(ptr, None) if self._retired.pop(ptr, None) is not None else None
+                if entry is not None:
+                    _handle._live.pop(ptr, None)
+                    entry[1](ptr)
+
+    def close(self) -> None:
+        """Close every channel and websocket of this runtime, then stop and free the runtime. Idempotent."""
+        if self._ptr is not None:
+            forbid_in_callback(self, "Runtime.close")
+        with self._lock:
+            ptr = self._detach()
+            if ptr is None:
+                return
+            children = sorted(self._children.items(), key=lambda item: item[1][0])
+            self._children.clear()
+            self._retired.clear()
+            waiters = list(self._async_waiters)
+            self._async_waiters.clear()
+        self._wake_async_waiters(waiters)
+        for child_ptr, (_order, free, ref) in children:
+            obj = ref()
+            if obj is not None:
+                obj._detach()
+            _handle._live.pop(child_ptr, None)
+            free(child_ptr)
+        _ffi.lib.ctrlchan_runtime_free(ptr)
+
+    def _finalize(self) -> None:
+        if _handle.callback_context.runtimes:
+            # Garbage collected on a runtime thread: cannot join ourselves; leave it to atexit.
+            return
+        self.close()
+
+    @staticmethod
+    def _wake_async_waiters(waiters: List[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[bool]"]]) -> None:
+        for loop, fut in waiters:
+
+            def wake(f: "asyncio.Future[bool]" = fut) -> None:
+                if not f.done():
+                    f.set_result(False)
+
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is loop:
+                wake()
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(wake)
+
+
+def _close_all_at_exit() -> None:
+    """Join every runtime thread before the interpreter tears down (callbacks need it alive)."""
+    for rt in list(_all_runtimes):
+        try:
+            rt.close()
+        except Exception:  # pragma: no cover
+            pass
+
+
+atexit.register(_close_all_at_exit)
+

@@ -1,0 +1,431 @@
+"""``MessageWebSocket`` and ``StreamWebSocket`` (Windows.Networking.Sockets names)."""
+
+from __future__ import annotations
+
+import asyncio
+from ctypes import byref, c_char_p, c_uint32, c_void_p
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Tuple, Union
+
+from . import _ffi, _handle
+from ._enums import ResultCode, SocketMessageType, WebSocketKind, WebSocketState
+from ._errors import InvalidArgumentError, check, error_for
+from ._event import Event
+from ._handle import (
+    U16_MAX,
+    Handle,
+    drop_slot,
+    register_slot,
+    slot_pointer,
+    to_bytes,
+    to_cstr,
+    to_enum,
+    to_ms,
+    to_uint,
+)
+from ._runtime import ORDER_WEBSOCKET, Runtime
+
+__all__ = [
+    "MessageWebSocket",
+    "StreamWebSocket",
+    "MessageWebSocketControl",
+    "StreamWebSocketControl",
+    "WebSocketStatistics",
+]
+
+Data = Union[str, bytes, bytearray, memoryview]
+EventHandler = Callable[[Event], object]
+
+_DEFAULT_OUTBOUND_LIMIT = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WebSocketStatistics:
+    """Per-websocket counters (payload bytes, framing not counted)."""
+
+    messages_sent: int
+    messages_received: int
+    bytes_sent: int
+    bytes_received: int
+
+
+def websocket_state(ptr: int) -> Optional[WebSocketState]:
+    """State of a native websocket, or None if the handle is gone."""
+    out = c_uint32()
+    if int(_ffi.lib.ctrlchan_websocket_get_state(ptr, byref(out))) != 0:
+        return None
+    try:
+        return WebSocketState(out.value)
+    except ValueError:  # pragma: no cover - newer library
+        return None
+
+
+def _connect_ms(timeout: Optional[float]) -> int:
+    # The C API reads 0 as "default (30 s)"; in Python 0 means "as short as possible".
+    return max(1, to_ms(timeout, "timeout", none_ms=_handle.U32_MAX))
+
+
+def _free_websocket(ptr: int) -> None:
+    _ffi.lib.ctrlchan_websocket_free(ptr)
+
+
+class _WebSocketControl:
+    """Options of a websocket, settable before ``connect`` (else ``InvalidStateError``)."""
+
+    def __init__(self, ws: "_WebSocket") -> None:
+        self._ws = ws
+
+    @property
+    def max_message_size(self) -> int:
+        """Largest incoming message in bytes (default 16 MiB); bigger ones close the connection with 1009."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_max_message_size(self._ws._handle(), byref(out)),
+            "ctrlchan_websocket_get_max_message_size",
+        )
+        return out.value
+
+    @max_message_size.setter
+    def max_message_size(self, value: int) -> None:
+        n = to_uint(value, "max_message_size")
+        check(
+            _ffi.lib.ctrlchan_websocket_set_max_message_size(self._ws._handle(), n),
+            "ctrlchan_websocket_set_max_message_size",
+        )
+
+    @property
+    def outbound_buffer_limit(self) -> int:
+        """Bytes ``send`` may queue before it fails with ``BufferFullError`` (default 16 MiB)."""
+        self._ws._handle()
+        return self._ws._outbound_limit
+
+    @outbound_buffer_limit.setter
+    def outbound_buffer_limit(self, value: int) -> None:
+        n = to_uint(value, "outbound_buffer_limit")
+        check(
+            _ffi.lib.ctrlchan_websocket_set_outbound_buffer_limit(self._ws._handle(), n),
+            "ctrlchan_websocket_set_outbound_buffer_limit",
+        )
+        self._ws._outbound_limit = n
+
+    @property
+    def ignore_certificate_errors(self) -> bool:
+        """Accept any server certificate on ``wss://``. Dangerous; for tests only."""
+        self._ws._handle()
+        return self._ws._ignore_cert_errors
+
+    @ignore_certificate_errors.setter
+    def ignore_certificate_errors(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"ignore_certificate_errors must be bool, not {type(value).__name__}")
+        check(
+            _ffi.lib.ctrlchan_websocket_set_ignore_certificate_errors(self._ws._handle(), value),
+            "ctrlchan_websocket_set_ignore_certificate_errors",
+        )
+        self._ws._ignore_cert_errors = value
+
+    @property
+    def supported_protocols(self) -> Tuple[str, ...]:
+        """Subprotocols offered in the handshake, in order (add with ``add_supported_protocol``)."""
+        self._ws._handle()
+        return tuple(self._ws._protocols)
+
+    def add_trusted_ca_pem(self, pem: Union[str, bytes]) -> None:
+        """Trust the PEM certificate(s) as extra roots for ``wss://`` (before connect)."""
+        self._ws.add_trusted_ca_pem(pem)
+
+
+class MessageWebSocketControl(_WebSocketControl):
+    """Windows ``MessageWebSocketControl``."""
+
+    @property
+    def message_type(self) -> SocketMessageType:
+        """Frame type used by :meth:`MessageWebSocket.write` (default BINARY)."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_message_type(self._ws._handle(), byref(out)),
+            "ctrlchan_websocket_get_message_type",
+        )
+        return SocketMessageType(out.value)
+
+    @message_type.setter
+    def message_type(self, value: SocketMessageType) -> None:
+        mt = to_enum(SocketMessageType, value, "message_type")
+        check(
+            _ffi.lib.ctrlchan_websocket_set_message_type(self._ws._handle(), int(mt)),
+            "ctrlchan_websocket_set_message_type",
+        )
+
+
+class StreamWebSocketControl(_WebSocketControl):
+    """Windows ``StreamWebSocketControl`` (a stream websocket always sends binary frames)."""
+
+
+class _WebSocket(Handle):
+    _kind: WebSocketKind = WebSocketKind.MESSAGE
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__()
+        if not isinstance(runtime, Runtime):
+            raise TypeError(f"runtime must be a Runtime, not {type(runtime).__name__}")
+        self._runtime = runtime
+        self._outbound_limit = _DEFAULT_OUTBOUND_LIMIT
+        self._ignore_cert_errors = False
+        self._protocols: List[str] = []
+        self._on_event: Optional[EventHandler] = None
+        runtime._reap()
+        out = c_void_p()
+        check(
+            _ffi.lib.ctrlchan_websocket_new(runtime._handle(), int(self._kind), byref(out)),
+            "ctrlchan_websocket_new",
+        )
+        assert out.value is not None
+        self._ptr = out.value
+        self._register_live()
+        runtime._adopt(out.value, ORDER_WEBSOCKET, _free_websocket, self)
+
+    def __repr__(self) -> str:
+        if self._ptr is None:
+            return f"<{type(self).__name__} closed>"
+        state = websocket_state(self._ptr)
+        return f"<{type(self).__name__} {state.name if state is not None else '?'}>"
+
+    @property
+    def runtime(self) -> Runtime:
+        return self._runtime
+
+    # --- options ---------------------------------------------------------------------------
+
+    def set_request_header(self, name: str, value: str) -> None:
+        """Add an HTTP header to the opening handshake (before connect; no CR/LF/NUL)."""
+        check(
+            _ffi.lib.ctrlchan_websocket_set_request_header(
+                self._handle(), to_cstr(name, "name"), to_cstr(value, "value")
+            ),
+            "ctrlchan_websocket_set_request_header",
+        )
+
+    def add_supported_protocol(self, protocol: str) -> None:
+        """Offer a subprotocol in the handshake (before connect)."""
+        check(
+            _ffi.lib.ctrlchan_websocket_add_supported_protocol(self._handle(), to_cstr(protocol, "protocol")),
+            "ctrlchan_websocket_add_supported_protocol",
+        )
+        self._protocols.append(protocol)
+
+    def add_trusted_ca_pem(self, pem: Union[str, bytes]) -> None:
+        """Trust the PEM certificate(s) as extra roots for ``wss://`` (before connect)."""
+        data = pem.encode("ascii") if isinstance(pem, str) else to_bytes(pem, "pem")
+        check(
+            _ffi.lib.ctrlchan_websocket_add_trusted_ca_pem(self._handle(), data, len(data)),
+            "ctrlchan_websocket_add_trusted_ca_pem",
+        )
+
+    # --- connection -------------------------------------------------------------------------
+
+    def connect(self, uri: str, timeout: Optional[float] = 30.0) -> None:
+        """Open the connection (``ws://`` or ``wss://``); blocks up to ``timeout`` seconds
+        (``None``: no limit).
+
+        Raises ``ConnectFailedError``, ``TlsFailedError``, ``HandshakeFailedError`` or
+        ``TimeoutError_``. Not allowed from inside an event handler (``InvalidStateError``).
+        """
+        u = to_cstr(uri, "uri")
+        ms = _connect_ms(timeout)
+        check(_ffi.lib.ctrlchan_websocket_connect(self._handle(), u, ms), "ctrlchan_websocket_connect")
+
+    def connect_async(self, uri: str, timeout: Optional[float] = 30.0) -> None:
+        """Start connecting and return at once (Windows ``ConnectAsync``); the outcome arrives as a
+        CONNECTED or CONNECT_FAILED event. For ``await``, see :meth:`aconnect`."""
+        u = to_cstr(uri, "uri")
+        ms = _connect_ms(timeout)
+        check(
+            _ffi.lib.ctrlchan_websocket_connect_async(self._handle(), u, ms),
+            "ctrlchan_websocket_connect_async",
+        )
+
+    async def aconnect(self, uri: str, timeout: Optional[float] = 30.0) -> None:
+        """``await``-able :meth:`connect` (runs the blocking call in the loop's default executor)."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.connect, uri, timeout)
+
+    def _send_raw(self, payload: bytes) -> None:
+        check(_ffi.lib.ctrlchan_websocket_send(self._handle(), payload, len(payload)), "ctrlchan_websocket_send")
+
+    def _send_typed(self, mt: SocketMessageType, payload: bytes) -> None:
+        check(
+            _ffi.lib.ctrlchan_websocket_send_message(self._handle(), int(mt), payload, len(payload)),
+            "ctrlchan_websocket_send_message",
+        )
+
+    @property
+    def state(self) -> WebSocketState:
+        state = websocket_state(self._handle())
+        if state is None:
+            raise error_for(ResultCode.INVALID_HANDLE, "ctrlchan_websocket_get_state")
+        return state
+
+    @property
+    def kind(self) -> WebSocketKind:
+        out = c_uint32()
+        check(_ffi.lib.ctrlchan_websocket_get_kind(self._handle(), byref(out)), "ctrlchan_websocket_get_kind")
+        return WebSocketKind(out.value)
+
+    @property
+    def protocol(self) -> str:
+        """The subprotocol the server chose ("" if none)."""
+        out = c_char_p()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_protocol(self._handle(), byref(out)),
+            "ctrlchan_websocket_get_protocol",
+        )
+        return _ffi.decode(out.value)
+
+    @property
+    def statistics(self) -> WebSocketStatistics:
+        raw = _ffi.WebSocketStatsC()
+        check(_ffi.lib.ctrlchan_websocket_get_stats(self._handle(), byref(raw)), "ctrlchan_websocket_get_stats")
+        return WebSocketStatistics(
+            messages_sent=raw.messages_sent,
+            messages_received=raw.messages_received,
+            bytes_sent=raw.bytes_sent,
+            bytes_received=raw.bytes_received,
+        )
+
+    # --- events ----------------------------------------------------------------------------
+
+    @property
+    def on_event(self) -> Optional[EventHandler]:
+        """Handler for this websocket's events, called on the runtime thread.
+
+        Used when the websocket is not the transport of a channel that has its own
+        handler. ``None`` (default): events go to the runtime's queue.
+        """
+        self._handle()
+        return self._on_event
+
+    @on_event.setter
+    def on_event(self, handler: Optional[EventHandler]) -> None:
+        ptr = self._handle()
+        lib = _ffi.lib
+        if handler is None:
+            check(lib.ctrlchan_websocket_set_event_handler(ptr, _handle.NO_EVENT_CALLBACK, None, _handle.NO_FINALIZER), "ctrlchan_websocket_set_event_handler")
+            self._on_event = None
+            return
+        key = register_slot(handler, self, self._runtime)
+        rc = int(
+            lib.ctrlchan_websocket_set_event_handler(
+                ptr, _handle.EVENT_TRAMPOLINE, slot_pointer(key), _handle.FINALIZER_TRAMPOLINE
+            )
+        )
+        if rc != 0:
+            drop_slot(key)
+            check(rc, "ctrlchan_websocket_set_event_handler")
+        self._on_event = handler
+
+    # --- closing -------------------------------------------------------------------------------
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the websocket (Windows ``Close(code, reason)``) and release it. Idempotent.
+
+        An open connection gets a close frame with ``code``/``reason``; the handshake
+        finishes in the background and a CLOSED event follows. Any later use of this
+        object raises ``ValueError``.
+        """
+        ptr = self._ptr
+        if ptr is None:
+            return
+        c = to_uint(code, "code", U16_MAX)
+        r = to_cstr(reason, "reason")
+        rt = self._runtime
+        graceful = False
+        state = websocket_state(ptr)
+        # Marked as retired *before* the close frame goes out: the CLOSED event may be
+        # handled on the runtime thread before ctrlchan_websocket_close even returns.
+        if state is WebSocketState.OPEN and rt._retire(ptr):
+            rc = int(_ffi.lib.ctrlchan_websocket_close(ptr, c, r))
+            if rc == 0:
+                graceful = True
+            else:
+                err = error_for(rc, "ctrlchan_websocket_close")
+                rt._unretire(ptr)
+                if rc == ResultCode.INVALID_ARGUMENT:
+                    raise err  # bad code/reason: stays open, the caller may retry
+        elif state is WebSocketState.CLOSING and rt._retire(ptr):
+            graceful = True
+        ptr = self._detach(keep_live=graceful)
+        if ptr is None:
+            return
+        self._on_event = None
+        if not graceful:
+            self._free_native(ptr)
+
+    def _free_native(self, ptr: int) -> None:
+        if self._runtime._disown(ptr):
+            _free_websocket(ptr)
+
+
+class MessageWebSocket(_WebSocket):
+    """Windows ``MessageWebSocket``: whole UTF-8 or binary messages."""
+
+    _kind = WebSocketKind.MESSAGE
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self._control = MessageWebSocketControl(self)
+
+    @property
+    def control(self) -> MessageWebSocketControl:
+        return self._control
+
+    def send(self, data: Data, message_type: Optional[SocketMessageType] = None) -> None:
+        """Queue one message: ``str`` as a UTF-8 (text) frame, bytes-like as a binary frame.
+
+        ``message_type`` forces the frame type (a UTF-8 frame must carry valid UTF-8).
+        Raises ``BufferFullError`` past the outbound limit, ``ClosedError`` once closed.
+        """
+        if isinstance(data, str):
+            payload = _encode_text(data)
+            mt = SocketMessageType.UTF8
+        else:
+            payload = to_bytes(data, "data")
+            mt = SocketMessageType.BINARY
+        if message_type is not None:
+            mt = to_enum(SocketMessageType, message_type, "message_type")
+        self._send_typed(mt, payload)
+
+    def write(self, data: Union[bytes, bytearray, memoryview]) -> None:
+        """Queue one message with the frame type of ``control.message_type`` (Windows
+        ``OutputStream`` semantics; ``ctrlchan_websocket_send``)."""
+        self._send_raw(to_bytes(data, "data"))
+
+
+class StreamWebSocket(_WebSocket):
+    """Windows ``StreamWebSocket``: a byte stream carried in binary messages."""
+
+    _kind = WebSocketKind.STREAM
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(runtime)
+        self._control = StreamWebSocketControl(self)
+
+    @property
+    def control(self) -> StreamWebSocketControl:
+        return self._control
+
+    def send(self, data: Data) -> None:
+        """Queue bytes (``str`` is encoded as UTF-8) as one binary message."""
+        if isinstance(data, str):
+            payload = _encode_text(data)
+        else:
+            payload = to_bytes(data, "data")
+        self._send_raw(payload)
+
+    write = send
+
+
+def _encode_text(data: str) -> bytes:
+    try:
+        return data.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(f"data is not valid Unicode: {exc}") from None

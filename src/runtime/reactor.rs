@@ -127,15 +127,16 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
             if ev.token() == WAKER {
                 continue;
             }
-            let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+            let closed = ev.is_read_closed() || ev.is_error();
+            let readable = ev.is_readable() || closed;
             let writable = ev.is_writable() || ev.is_error();
-            r.ready(ev.token().0, readable, writable);
+            r.ready(ev.token().0, readable, writable, closed);
         }
         r.commands();
         if !r.again.is_empty() {
             let again = std::mem::take(&mut r.again);
             for idx in again {
-                r.ready(idx, true, false);
+                r.ready(idx, true, false, false);
             }
         }
         r.fire_timers();
@@ -422,7 +423,7 @@ impl Reactor {
                         last = format!("cannot register socket: {e}");
                         continue;
                     }
-                    c.phase = Phase::Tcp(Stream::Plain(s, false));
+                    c.phase = Phase::Tcp(Stream::Plain(s, Default::default()));
                     return Ok(());
                 }
                 Err(e) => last = format!("connect to {addr} failed: {e}"),
@@ -431,8 +432,23 @@ impl Reactor {
         Err(Error::new(ResultCode::ConnectFailed, last))
     }
 
-    fn ready(&mut self, idx: usize, readable: bool, writable: bool) {
-        self.with_conn(idx, |r, c, idx| match c.phase {
+    fn ready(&mut self, idx: usize, readable: bool, writable: bool, closed: bool) {
+        self.with_conn(idx, |r, c, idx| {
+            if readable {
+                match &mut c.phase {
+                    Phase::Tcp(s) => s.mark_readable(closed),
+                    Phase::Handshake(hs) => hs.stream.mark_readable(closed),
+                    Phase::Open(sock) => sock.get_mut().mark_readable(closed),
+                    Phase::Dead => {}
+                }
+            }
+            r.ready_conn(c, idx, readable, writable)
+        });
+    }
+
+    fn ready_conn(&mut self, c: &mut Conn, idx: usize, readable: bool, writable: bool) -> Flow {
+        let r = self;
+        match c.phase {
             Phase::Tcp(_) => r.tcp_progress(c, idx),
             Phase::Handshake(_) => r.handshake_step(c, idx),
             Phase::Open(_) => {
@@ -442,15 +458,12 @@ impl Reactor {
                     }
                 }
                 if readable {
-                    if let Phase::Open(sock) = &mut c.phase {
-                        sock.get_mut().mark_readable();
-                    }
                     return r.read(c, idx);
                 }
                 Flow::Keep
             }
             Phase::Dead => Flow::Keep,
-        });
+        }
     }
 
     fn tcp_progress(&mut self, c: &mut Conn, idx: usize) -> Flow {
@@ -488,7 +501,7 @@ impl Reactor {
                 Ok(t) => Stream::Tls(Box::new(t)),
                 Err(e) => return self.fail_connect(c, e),
             },
-            None => Stream::Plain(tcp, false),
+            None => Stream::Plain(tcp, Default::default()),
         };
         let request = std::mem::replace(&mut req.request, tungstenite::handshake::client::Request::default());
         let offered: Vec<String> = request
@@ -581,6 +594,7 @@ impl Reactor {
                 return self.terminate(c, None);
             }
             g.state = WebSocketState::Open;
+            g.opened = true;
         }
         c.ws.cond.notify_all();
         c.connect_deadline = None;

@@ -71,6 +71,8 @@ pub(crate) struct Inner {
     pub fd: i32,
     pub connect_error: Option<Error>,
     pub hardware_keepalive: bool,
+    /// The handshake completed at some point (the connection may have ended since).
+    pub opened: bool,
 }
 
 /// A client websocket (Windows `MessageWebSocket` or `StreamWebSocket`).
@@ -138,6 +140,7 @@ impl WebSocket {
                 fd: -1,
                 connect_error: None,
                 hardware_keepalive: false,
+                opened: false,
             }),
             cond: Condvar::new(),
             protocol: OnceCell::new(),
@@ -394,6 +397,8 @@ impl WebSocket {
         }
         match g.state {
             WebSocketState::Open | WebSocketState::Closing => Ok(()),
+            // Opened, then already closed or lost: connect succeeded; the events tell the rest.
+            WebSocketState::Closed if g.opened => Ok(()),
             WebSocketState::Connecting => Err(Error::new(ResultCode::Timeout, "connect did not complete")),
             _ => Err(g
                 .connect_error

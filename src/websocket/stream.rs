@@ -33,8 +33,18 @@ pub enum Stream {
     /// Plain TCP. `drained` is set when a read returned fewer bytes than asked: everything the
     /// kernel had was consumed, so (with edge-triggered epoll, which reports every new arrival)
     /// the next read can answer `WouldBlock` without a syscall until the next readable event.
-    Plain(TcpStream, bool),
+    ///
+    /// A pending EOF is not "data" for this purpose (a short read can leave the FIN unread), so the
+    /// shortcut is off for good once the peer half-closed (EPOLLRDHUP) or an error was reported.
+    Plain(TcpStream, ReadHint),
     Tls(Box<TlsStream>),
+}
+
+/// Read bookkeeping of a plain stream (see `Stream::Plain`).
+#[derive(Clone, Copy, Default)]
+pub struct ReadHint {
+    pub drained: bool,
+    pub no_shortcut: bool,
 }
 
 pub struct TlsStream {
@@ -55,10 +65,12 @@ impl Stream {
             Stream::Tls(t) => &mut t.tcp,
         }
     }
-    /// A readable event arrived: the next read must ask the kernel.
-    pub fn mark_readable(&mut self) {
-        if let Stream::Plain(_, drained) = self {
-            *drained = false;
+    /// A readable event arrived: the next read must ask the kernel. `closed`: the event also
+    /// reported a half-close or error, after which every read asks the kernel.
+    pub fn mark_readable(&mut self, closed: bool) {
+        if let Stream::Plain(_, hint) = self {
+            hint.drained = false;
+            hint.no_shortcut |= closed;
         }
     }
 }
@@ -66,12 +78,12 @@ impl Stream {
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(s, drained) => {
-                if *drained && !buf.is_empty() {
+            Stream::Plain(s, hint) => {
+                if hint.drained && !hint.no_shortcut && !buf.is_empty() {
                     return Err(io::ErrorKind::WouldBlock.into());
                 }
                 let n = s.read(buf)?;
-                *drained = n < buf.len();
+                hint.drained = n < buf.len();
                 Ok(n)
             }
             Stream::Tls(t) => t.read(buf),

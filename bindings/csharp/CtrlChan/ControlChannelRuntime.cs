@@ -1,0 +1,360 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Threading;
+
+namespace CtrlChan
+{
+    /// <summary>Counters of a runtime (<c>ctrlchan_runtime_stats</c>).</summary>
+    public sealed class ControlChannelRuntimeStatistics
+    {
+        internal ControlChannelRuntimeStatistics(NativeRuntimeStats s)
+        {
+            Wakeups = s.Wakeups;
+            KeepAlivesSent = s.KeepalivesSent;
+            KeepAlivesAcknowledged = s.KeepalivesAcked;
+            MessagesReceived = s.MessagesReceived;
+            ConnectionsOpen = s.ConnectionsOpen;
+            ChannelsActive = s.ChannelsActive;
+        }
+        /// <summary>Reactor wake-ups since start.</summary>
+        public ulong Wakeups { get; private set; }
+        /// <summary>Keep-alive frames sent (ping or unsolicited pong).</summary>
+        public ulong KeepAlivesSent { get; private set; }
+        /// <summary>Pongs that matched a keep-alive ping.</summary>
+        public ulong KeepAlivesAcknowledged { get; private set; }
+        /// <summary>Push notifications produced.</summary>
+        public ulong MessagesReceived { get; private set; }
+        /// <summary>Web sockets currently open.</summary>
+        public ulong ConnectionsOpen { get; private set; }
+        /// <summary>Channels holding a slot (push enabled).</summary>
+        public ulong ChannelsActive { get; private set; }
+    }
+
+    /// <summary>
+    /// The background broker ("the system" in Windows terms): one reactor thread that owns
+    /// every socket and timer of the sockets and channels created on it, sends keep-alives
+    /// and delivers events. Create one per process (or a few); dispose it last.
+    /// </summary>
+    /// <remarks>
+    /// Events are raised on the runtime's thread. An event nobody subscribed to (no handler
+    /// on the socket or channel it belongs to) is queued and can be pulled with
+    /// <see cref="NextEvent"/>; the queue keeps at most <see cref="EventQueueCapacity"/>
+    /// events and drops the oldest beyond that (<see cref="DroppedEventCount"/>).
+    /// Disposing the runtime disposes every socket and channel created on it.
+    /// Keep references to the sockets and channels you use: a wrapper that becomes
+    /// garbage is finalized, which closes its connection.
+    /// </remarks>
+    public sealed class ControlChannelRuntime : IDisposable
+    {
+        private static readonly ConcurrentDictionary<long, WeakReference> s_runtimes = new ConcurrentDictionary<long, WeakReference>();
+        private static long s_nextId;
+
+        internal readonly RuntimeHandle Handle;
+        private readonly long _id;
+        private readonly object _disposeLock = new object();
+        private volatile bool _disposed;
+
+        private readonly ConcurrentDictionary<long, WeakReference> _children = new ConcurrentDictionary<long, WeakReference>();
+        private long _nextChildId;
+        private int _pruneAt = 1024;
+
+        private readonly Queue<ControlChannelEventArgs> _queue = new Queue<ControlChannelEventArgs>();
+        private int _queueCapacity = 10000;
+        private long _dropped;
+
+        private uint _maxChannels = 65536;
+        private TimeSpan _coalescingWindow = TimeSpan.FromMilliseconds(1000);
+
+        private long _unhandledCount;
+        private Exception _lastUnhandled;
+
+        static ControlChannelRuntime()
+        {
+            // Native runtime threads must never call into a domain that is going away.
+            AppDomain.CurrentDomain.DomainUnload += (s, e) => DisposeAll();
+            AppDomain.CurrentDomain.ProcessExit += (s, e) => DisposeAll();
+        }
+
+        private static void DisposeAll()
+        {
+            foreach (var kv in s_runtimes)
+            {
+                var rt = kv.Value.Target as ControlChannelRuntime;
+                if (rt == null) continue;
+                try { rt.Dispose(); } catch (Exception) { }
+            }
+        }
+
+        /// <summary>Starts a runtime (its reactor thread).</summary>
+        public ControlChannelRuntime()
+        {
+            IntPtr p;
+            Errors.Check(NativeMethods.ctrlchan_runtime_new(out p), "ctrlchan_runtime_new");
+            Handle = CtrlChanHandle.Wrap<RuntimeHandle>(p);
+            _id = Interlocked.Increment(ref s_nextId);
+            s_runtimes[_id] = new WeakReference(this);
+        }
+
+        /// <summary>Version of the native library, e.g. "0.1.0".</summary>
+        public static string Version
+        {
+            get { return Utf8.Decode(NativeMethods.ctrlchan_version()); }
+        }
+
+        public bool IsDisposed { get { return _disposed; } }
+
+        /// <summary>Raised (on the runtime thread) when an event handler threw. The process keeps
+        /// running and the event's other subscribers still run. If nobody subscribes, the
+        /// exception is still kept in <see cref="LastUnhandledException"/>.</summary>
+        public event EventHandler<CallbackExceptionEventArgs> UnhandledException;
+
+        /// <summary>The most recent exception thrown by an event handler (null if none).</summary>
+        public Exception LastUnhandledException { get { return Volatile.Read(ref _lastUnhandled); } }
+
+        /// <summary>How many exceptions event handlers threw so far.</summary>
+        public long UnhandledExceptionCount { get { return Interlocked.Read(ref _unhandledCount); } }
+
+        /// <summary>Maximum number of events kept for <see cref="NextEvent"/> (default 10 000).</summary>
+        public int EventQueueCapacity
+        {
+            get { return _queueCapacity; }
+            set
+            {
+                if (value < 1) throw new ArgumentOutOfRangeException("value", "capacity must be at least 1");
+                lock (_queue) _queueCapacity = value;
+            }
+        }
+
+        /// <summary>Events dropped because the pull queue was full.</summary>
+        public long DroppedEventCount { get { return Interlocked.Read(ref _dropped); } }
+
+        /// <summary>Channels that may hold a slot at once (default 65 536); WaitForPushEnabled beyond it
+        /// returns <see cref="ControlChannelTriggerStatus.PolicyError"/>.</summary>
+        public uint MaxChannels
+        {
+            get { return _maxChannels; }
+            set
+            {
+                ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_runtime_set_max_channels(Handle, value), "ctrlchan_runtime_set_max_channels", "ControlChannelRuntime");
+                _maxChannels = value;
+            }
+        }
+
+        /// <summary>Keep-alives due within this window (capped at a quarter of a channel's interval)
+        /// are sent early, together. Default 1 s; zero disables coalescing.</summary>
+        public TimeSpan CoalescingWindow
+        {
+            get { return _coalescingWindow; }
+            set
+            {
+                ThrowIfDisposed();
+                uint ms = Time.ToMilliseconds(value, TimeSpan.Zero, TimeSpan.FromDays(1), "value");
+                Errors.Check(NativeMethods.ctrlchan_runtime_set_coalescing_window(Handle, ms), "ctrlchan_runtime_set_coalescing_window", "ControlChannelRuntime");
+                _coalescingWindow = TimeSpan.FromMilliseconds(ms);
+            }
+        }
+
+        /// <summary>Current counters of the runtime.</summary>
+        public ControlChannelRuntimeStatistics GetStatistics()
+        {
+            ThrowIfDisposed();
+            NativeRuntimeStats s;
+            Errors.Check(NativeMethods.ctrlchan_runtime_get_stats(Handle, out s), "ctrlchan_runtime_get_stats", "ControlChannelRuntime");
+            return new ControlChannelRuntimeStatistics(s);
+        }
+
+        /// <summary>
+        /// Pull API: the next event that no .NET handler consumed, or null when none arrives
+        /// within <paramref name="timeout"/>. Must not be called from an event handler.
+        /// </summary>
+        public ControlChannelEventArgs NextEvent(TimeSpan timeout)
+        {
+            ThrowIfDisposed();
+            if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
+                throw new ArgumentOutOfRangeException("timeout", "timeout must not be negative");
+            if (Callbacks.InCallback)
+                throw new InvalidOperationException("NextEvent cannot be called from inside an event handler (it would wait for the thread it runs on)");
+            Stopwatch sw = Stopwatch.StartNew();
+            while (true)
+            {
+                lock (_queue)
+                {
+                    if (_queue.Count > 0) return _queue.Dequeue();
+                }
+                ControlChannelEventArgs native = PollNativeQueue();
+                if (native != null) return native;
+                lock (_queue)
+                {
+                    if (_queue.Count > 0) continue;
+                    if (_disposed) throw new ObjectDisposedException("ControlChannelRuntime");
+                    int wait = 50;
+                    if (timeout != Timeout.InfiniteTimeSpan)
+                    {
+                        TimeSpan left = timeout - sw.Elapsed;
+                        if (left <= TimeSpan.Zero) return null;
+                        wait = (int)Math.Min(50, Math.Ceiling(left.TotalMilliseconds));
+                    }
+                    Monitor.Wait(_queue, wait);
+                }
+            }
+        }
+
+        /// <summary>Events queued natively (for objects without a handler); normally none.</summary>
+        private ControlChannelEventArgs PollNativeQueue()
+        {
+            IntPtr p;
+            CtrlChanResult r = NativeMethods.ctrlchan_runtime_next_event(Handle, 0, out p);
+            if (r == CtrlChanResult.Timeout) return null;
+            Errors.Check(r, "ctrlchan_runtime_next_event", "ControlChannelRuntime");
+            if (p == IntPtr.Zero) return null;
+            using (CtrlChanHandle.Wrap<EventHandle>(p))
+            {
+                ControlChannelEventArgs args = Callbacks.ReadEvent(p);
+                args.WebSocket = Registry.Lookup<WebSocketBase>(NativeMethods.ctrlchan_event_get_websocket(p));
+                args.Channel = Registry.Lookup<ControlChannelTrigger>(NativeMethods.ctrlchan_event_get_channel(p));
+                return args;
+            }
+        }
+
+        internal void Enqueue(ControlChannelEventArgs args)
+        {
+            lock (_queue)
+            {
+                while (_queue.Count >= _queueCapacity)
+                {
+                    _queue.Dequeue();
+                    Interlocked.Increment(ref _dropped);
+                }
+                _queue.Enqueue(args);
+                Monitor.PulseAll(_queue);
+            }
+        }
+
+        /// <summary>Routes one event (on the runtime thread) to the socket and channel it belongs to.</summary>
+        internal void Dispatch(ControlChannelEventArgs args, WebSocketBase ws, ControlChannelTrigger ch)
+        {
+            if (ws != null && ws.IsDisposed) ws = null;
+            if (ch != null && ch.IsDisposed) ch = null;
+            args.WebSocket = ws;
+            args.Channel = ch;
+            bool handled = false;
+            switch (args.Kind)
+            {
+                case ControlChannelEventKind.PushNotification:
+                    if (ws != null) handled |= ws.OnData(args);
+                    if (ch != null) handled |= ch.OnPushNotification(args);
+                    break;
+                case ControlChannelEventKind.KeepAlive:
+                    if (ch != null) handled |= ch.OnKeepAlive(args);
+                    break;
+                case ControlChannelEventKind.Closed:
+                    if (ws != null) handled |= ws.OnClosed(args);
+                    break;
+                case ControlChannelEventKind.TransportDisconnected:
+                    if (ws != null) handled |= ws.OnDisconnected(args);
+                    if (ch != null) handled |= ch.OnTransportDisconnected(args);
+                    break;
+                case ControlChannelEventKind.Connected:
+                case ControlChannelEventKind.ConnectFailed:
+                    if (ws != null) handled |= ws.OnConnectResult(args);
+                    break;
+                case ControlChannelEventKind.Reset:
+                    if (ch != null) handled |= ch.OnReset(args);
+                    break;
+            }
+            if (!handled) Enqueue(args);
+        }
+
+        internal void ReportCallbackException(Exception ex, ControlChannelEventArgs ev)
+        {
+            Interlocked.Increment(ref _unhandledCount);
+            Volatile.Write(ref _lastUnhandled, ex);
+            EventHandler<CallbackExceptionEventArgs> h = UnhandledException;
+            if (h == null) return;
+            var args = new CallbackExceptionEventArgs(ex, ev);
+            foreach (Delegate d in h.GetInvocationList())
+            {
+                try { ((EventHandler<CallbackExceptionEventArgs>)d)(this, args); }
+                catch (Exception) { /* an exception handler that throws is ignored */ }
+            }
+        }
+
+        // ---- children -------------------------------------------------------------
+
+        internal long AddChild(IDisposable child)
+        {
+            long id = Interlocked.Increment(ref _nextChildId);
+            _children[id] = new WeakReference(child);
+            if (_children.Count > Volatile.Read(ref _pruneAt))
+            {
+                foreach (var kv in _children)
+                {
+                    if (!kv.Value.IsAlive)
+                    {
+                        WeakReference ignored;
+                        _children.TryRemove(kv.Key, out ignored);
+                    }
+                }
+                Volatile.Write(ref _pruneAt, Math.Max(1024, _children.Count * 2));
+            }
+            return id;
+        }
+
+        internal void RemoveChild(long id)
+        {
+            WeakReference ignored;
+            _children.TryRemove(id, out ignored);
+        }
+
+        /// <summary>Live child wrappers tracked (diagnostics).</summary>
+        internal int ChildCount { get { return _children.Count; } }
+
+        internal void ThrowIfDisposed()
+        {
+            if (_disposed) throw new ObjectDisposedException("ControlChannelRuntime");
+        }
+
+        /// <summary>
+        /// Disposes every socket and channel created on this runtime, then stops the runtime
+        /// and joins its thread. Idempotent. Throws InvalidOperationException when called from
+        /// inside an event handler (the runtime cannot join the thread the handler runs on).
+        /// </summary>
+        public void Dispose()
+        {
+            if (_disposed) return;
+            if (Callbacks.InCallback)
+                throw new InvalidOperationException("a ControlChannelRuntime cannot be disposed from inside an event handler");
+            lock (_disposeLock)
+            {
+                if (_disposed) return;
+                _disposed = true;
+            }
+            foreach (var kv in _children)
+            {
+                var child = kv.Value.Target as IDisposable;
+                if (child == null) continue;
+                try { child.Dispose(); } catch (Exception) { }
+            }
+            _children.Clear();
+            Handle.Dispose();
+            WeakReference ignored;
+            s_runtimes.TryRemove(_id, out ignored);
+            lock (_queue) Monitor.PulseAll(_queue);
+        }
+    }
+
+    internal static class Time
+    {
+        /// <summary>TimeSpan -> whole milliseconds within [min, max], else ArgumentOutOfRangeException.</summary>
+        internal static uint ToMilliseconds(TimeSpan value, TimeSpan min, TimeSpan max, string paramName)
+        {
+            if (value < min || value > max)
+                throw new ArgumentOutOfRangeException(paramName, value,
+                    string.Format("must be between {0} ms and {1} ms", (long)min.TotalMilliseconds, (long)max.TotalMilliseconds));
+            return (uint)(value.Ticks / TimeSpan.TicksPerMillisecond);
+        }
+    }
+}

@@ -1,0 +1,284 @@
+using System;
+using System.Threading;
+
+namespace CtrlChan
+{
+    /// <summary>
+    /// Windows.Networking.Sockets.ControlChannelTrigger: registers a web socket with the
+    /// runtime so that it sends keep-alives on schedule and reports incoming data, close and
+    /// disconnect as events.
+    /// </summary>
+    /// <remarks>
+    /// Flow, as on Windows: create the socket and the channel; set <see cref="KeepAliveTask"/>;
+    /// subscribe to events; <see cref="UsingTransport"/> before connecting; connect;
+    /// <see cref="WaitForPushEnabled"/> after connecting. Events are raised on the runtime thread.
+    /// </remarks>
+    public sealed class ControlChannelTrigger : IDisposable
+    {
+        /// <summary>Shortest server keep-alive interval ctrlchan accepts (100 ms).</summary>
+        public static readonly TimeSpan MinServerKeepAliveInterval = TimeSpan.FromMilliseconds(100);
+        /// <summary>Longest server keep-alive interval ctrlchan accepts (24 h).</summary>
+        public static readonly TimeSpan MaxServerKeepAliveInterval = TimeSpan.FromHours(24);
+
+        internal readonly ChannelHandle Handle;
+        internal readonly ControlChannelRuntime Runtime;
+        private readonly long _childId;
+        private readonly string _id;
+        private WebSocketKeepAlive _keepAlive;
+        private IWebSocket _transport;
+        private volatile bool _disposed;
+
+        /// <summary>Windows-compatible: server keep-alive interval in minutes (1 … 1440), software slot.</summary>
+        public ControlChannelTrigger(ControlChannelRuntime runtime, string channelId, uint serverKeepAliveIntervalInMinutes)
+            : this(runtime, channelId, serverKeepAliveIntervalInMinutes, ControlChannelTriggerResourceType.RequestSoftwareSlot)
+        {
+        }
+
+        /// <summary>Windows-compatible: server keep-alive interval in minutes (1 … 1440).</summary>
+        public ControlChannelTrigger(ControlChannelRuntime runtime, string channelId, uint serverKeepAliveIntervalInMinutes,
+                                     ControlChannelTriggerResourceType resourceType)
+            : this(runtime, channelId, MinutesToInterval(serverKeepAliveIntervalInMinutes), resourceType)
+        {
+        }
+
+        /// <summary>Server keep-alive interval as a TimeSpan (100 ms … 24 h), software slot.</summary>
+        public ControlChannelTrigger(ControlChannelRuntime runtime, string channelId, TimeSpan serverKeepAliveInterval)
+            : this(runtime, channelId, serverKeepAliveInterval, ControlChannelTriggerResourceType.RequestSoftwareSlot)
+        {
+        }
+
+        /// <summary>Server keep-alive interval as a TimeSpan (100 ms … 24 h).</summary>
+        /// <exception cref="ArgumentNullException">runtime or channelId is null.</exception>
+        /// <exception cref="ArgumentException">channelId is empty, longer than 64 characters or not valid.</exception>
+        /// <exception cref="ArgumentOutOfRangeException">the interval or resource type is out of range.</exception>
+        public ControlChannelTrigger(ControlChannelRuntime runtime, string channelId, TimeSpan serverKeepAliveInterval,
+                                     ControlChannelTriggerResourceType resourceType)
+        {
+            if (runtime == null) throw new ArgumentNullException("runtime");
+            byte[] id = Utf8.EncodeRequired(channelId, "channelId");
+            uint ms = Time.ToMilliseconds(serverKeepAliveInterval, MinServerKeepAliveInterval, MaxServerKeepAliveInterval, "serverKeepAliveInterval");
+            if (resourceType != ControlChannelTriggerResourceType.RequestSoftwareSlot &&
+                resourceType != ControlChannelTriggerResourceType.RequestHardwareSlot)
+                throw new ArgumentOutOfRangeException("resourceType", resourceType, "unknown ControlChannelTriggerResourceType");
+            runtime.ThrowIfDisposed();
+
+            IntPtr p;
+            CtrlChanResult r = NativeMethods.ctrlchan_channel_new(runtime.Handle, id, ms, resourceType, out p);
+            if (r == CtrlChanResult.InvalidArgument)
+                throw new ArgumentException("invalid channel: " + Errors.LastError(), "channelId");
+            Errors.Check(r, "ctrlchan_channel_new", "ControlChannelRuntime");
+            Handle = CtrlChanHandle.Wrap<ChannelHandle>(p);
+            Handle.SetParent(runtime.Handle);
+            Runtime = runtime;
+            _id = channelId;
+            Registry.Register(p, this);
+            IntPtr userdata = Callbacks.AllocUserdata(this);
+            r = NativeMethods.ctrlchan_channel_set_event_handler(Handle, Callbacks.EventCallback, userdata, Callbacks.Finalizer);
+            if (r != CtrlChanResult.Ok)
+            {
+                Exception ex = Errors.Create(r, Errors.LastError(), "ctrlchan_channel_set_event_handler", "ControlChannelTrigger");
+                Callbacks.FreeUserdata(userdata);
+                Handle.Dispose();
+                throw ex;
+            }
+            _childId = runtime.AddChild(this);
+        }
+
+        private static TimeSpan MinutesToInterval(uint minutes)
+        {
+            if (minutes < 1 || minutes > 1440)
+                throw new ArgumentOutOfRangeException("serverKeepAliveIntervalInMinutes", minutes, "must be between 1 and 1440 minutes");
+            return TimeSpan.FromMinutes(minutes);
+        }
+
+        public bool IsDisposed { get { return _disposed; } }
+
+        internal void ThrowIfDisposed()
+        {
+            if (_disposed) throw new ObjectDisposedException("ControlChannelTrigger");
+        }
+
+        /// <summary>The runtime this channel belongs to.</summary>
+        public ControlChannelRuntime ControlChannelRuntime { get { return Runtime; } }
+
+        /// <summary>The channel id given at construction.</summary>
+        public string ControlChannelTriggerId { get { ThrowIfDisposed(); return _id; } }
+
+        /// <summary>Server keep-alive interval in whole minutes (rounded down; 0 for sub-minute intervals).</summary>
+        public uint ServerKeepAliveIntervalInMinutes { get { return (uint)(ServerKeepAliveInterval.Ticks / TimeSpan.TicksPerMinute); } }
+
+        /// <summary>Server keep-alive interval.</summary>
+        public TimeSpan ServerKeepAliveInterval
+        {
+            get
+            {
+                ThrowIfDisposed();
+                uint ms;
+                Errors.Check(NativeMethods.ctrlchan_channel_get_server_keepalive_interval(Handle, out ms), "ctrlchan_channel_get_server_keepalive_interval", "ControlChannelTrigger");
+                return TimeSpan.FromMilliseconds(ms);
+            }
+        }
+
+        /// <summary>Effective keep-alive interval in whole minutes (rounded down).</summary>
+        public uint CurrentKeepAliveIntervalInMinutes { get { return (uint)(CurrentKeepAliveInterval.Ticks / TimeSpan.TicksPerMinute); } }
+
+        /// <summary>Effective keep-alive interval: min(server interval, network interval).</summary>
+        public TimeSpan CurrentKeepAliveInterval
+        {
+            get
+            {
+                ThrowIfDisposed();
+                uint ms;
+                Errors.Check(NativeMethods.ctrlchan_channel_current_keepalive_interval(Handle, out ms), "ctrlchan_channel_current_keepalive_interval", "ControlChannelTrigger");
+                return TimeSpan.FromMilliseconds(ms);
+            }
+        }
+
+        /// <summary>The resource type requested at construction.</summary>
+        public ControlChannelTriggerResourceType ResourceType
+        {
+            get
+            {
+                ThrowIfDisposed();
+                ControlChannelTriggerResourceType t;
+                Errors.Check(NativeMethods.ctrlchan_channel_get_resource_type(Handle, out t), "ctrlchan_channel_get_resource_type", "ControlChannelTrigger");
+                return t;
+            }
+        }
+
+        /// <summary>True when a hardware slot was requested (kernel TCP keep-alive keeps working while the process sleeps).</summary>
+        public bool IsWakeFromLowPowerSupported { get { return ResourceType == ControlChannelTriggerResourceType.RequestHardwareSlot; } }
+
+        /// <summary>The transport given to <see cref="UsingTransport"/> (null before).</summary>
+        public IWebSocket TransportObject { get { ThrowIfDisposed(); return _transport; } }
+
+        /// <summary>
+        /// The keep-alive task (the Windows KeepAliveTrigger + WebSocketKeepAlive registration).
+        /// Without one the channel uses a default Ping task with a 5 s pong timeout. The channel
+        /// keeps its own reference: later changes to the task's Mode or PongTimeout apply.
+        /// </summary>
+        public WebSocketKeepAlive KeepAliveTask
+        {
+            get { ThrowIfDisposed(); return _keepAlive; }
+            set
+            {
+                if (value == null) throw new ArgumentNullException("value");
+                ThrowIfDisposed();
+                value.ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_channel_set_keepalive(Handle, value.Handle), "ctrlchan_channel_set_keepalive", "ControlChannelTrigger");
+                _keepAlive = value;
+            }
+        }
+
+        /// <summary>Raised for every message received on the transport (the Windows PushNotificationTrigger).
+        /// A MessageWebSocket also raises its own MessageReceived for the same message.</summary>
+        public event TypedEventHandler<ControlChannelTrigger, PushNotificationEventArgs> PushNotificationReceived;
+
+        /// <summary>Raised when a keep-alive completed (Ping mode: when its Pong arrived; RoundTripTime set).</summary>
+        public event TypedEventHandler<ControlChannelTrigger, KeepAliveCompletedEventArgs> KeepAliveCompleted;
+
+        /// <summary>Raised once when the transport is lost without a close handshake (Reason says why:
+        /// EOF, reset, I/O error or pong timeout).</summary>
+        public event TypedEventHandler<ControlChannelTrigger, TransportDisconnectedEventArgs> TransportDisconnected;
+
+        /// <summary>Raised when the channel was reset onto a new transport.</summary>
+        public event TypedEventHandler<ControlChannelTrigger, ChannelResetEventArgs> Reset;
+
+        /// <summary>Binds the socket to this channel. Call before connecting the socket. To reconnect
+        /// after the transport closed, create a new socket and call UsingTransport again.</summary>
+        public void UsingTransport(IWebSocket transport)
+        {
+            if (transport == null) throw new ArgumentNullException("transport");
+            var ws = transport as WebSocketBase;
+            if (ws == null) throw new ArgumentException("the transport must be a CtrlChan MessageWebSocket or StreamWebSocket", "transport");
+            ThrowIfDisposed();
+            ws.ThrowIfDisposed();
+            if (!ReferenceEquals(ws.Runtime, Runtime))
+                throw new ArgumentException("the transport belongs to a different ControlChannelRuntime", "transport");
+            Errors.Check(NativeMethods.ctrlchan_channel_using_transport(Handle, ws.Handle), "ctrlchan_channel_using_transport", "ControlChannelTrigger");
+            _transport = transport;
+        }
+
+        /// <summary>Call after the transport connected: allocates the slot and starts keep-alives.
+        /// TransportDisconnected if not connected, PolicyError beyond the runtime's MaxChannels.</summary>
+        public ControlChannelTriggerStatus WaitForPushEnabled()
+        {
+            ThrowIfDisposed();
+            ControlChannelTriggerStatus s;
+            Errors.Check(NativeMethods.ctrlchan_channel_wait_for_push_enabled(Handle, out s), "ctrlchan_channel_wait_for_push_enabled", "ControlChannelTrigger");
+            return s;
+        }
+
+        /// <summary>Tells the runtime the network keep-alive interval was too long (a NAT dropped the mapping):
+        /// it is lowered, see <see cref="CurrentKeepAliveInterval"/>.</summary>
+        public void DecreaseNetworkKeepAliveInterval()
+        {
+            ThrowIfDisposed();
+            Errors.Check(NativeMethods.ctrlchan_channel_decrease_network_keepalive_interval(Handle), "ctrlchan_channel_decrease_network_keepalive_interval", "ControlChannelTrigger");
+        }
+
+        /// <summary>Blocks until queued outbound data reached the kernel (30 s limit).</summary>
+        public void FlushTransport() { FlushTransport(TimeSpan.FromSeconds(30)); }
+
+        /// <summary>Blocks until queued outbound data reached the kernel. CtrlChanException(Timeout) past
+        /// <paramref name="timeout"/>; InvalidOperationException from an event handler.</summary>
+        public void FlushTransport(TimeSpan timeout)
+        {
+            uint ms = Time.ToMilliseconds(timeout, TimeSpan.Zero, TimeSpan.FromDays(1), "timeout");
+            ThrowIfDisposed();
+            Errors.Check(NativeMethods.ctrlchan_channel_flush_transport(Handle, ms), "ctrlchan_channel_flush_transport", "ControlChannelTrigger");
+        }
+
+        // ---- events from the runtime thread -----------------------------------------
+
+        internal bool OnPushNotification(ControlChannelEventArgs e)
+        {
+            var h = PushNotificationReceived;
+            return h != null && Callbacks.Raise(h, this, new PushNotificationEventArgs(e), Runtime, e);
+        }
+
+        internal bool OnKeepAlive(ControlChannelEventArgs e)
+        {
+            var h = KeepAliveCompleted;
+            return h != null && Callbacks.Raise(h, this, new KeepAliveCompletedEventArgs(e), Runtime, e);
+        }
+
+        internal bool OnTransportDisconnected(ControlChannelEventArgs e)
+        {
+            var h = TransportDisconnected;
+            return h != null && Callbacks.Raise(h, this, new TransportDisconnectedEventArgs(e), Runtime, e);
+        }
+
+        internal bool OnReset(ControlChannelEventArgs e)
+        {
+            var h = Reset;
+            return h != null && Callbacks.Raise(h, this, new ChannelResetEventArgs(e), Runtime, e);
+        }
+
+        // ---- close / dispose --------------------------------------------------------
+
+        /// <summary>Closes the channel (stops its keep-alives, releases its slot) and frees it;
+        /// the same as Dispose (Windows IClosable.Close). The transport socket is not disposed.</summary>
+        public void Close()
+        {
+            if (_disposed) return;
+            try
+            {
+                NativeMethods.ctrlchan_channel_close(Handle);
+            }
+            catch (ObjectDisposedException) { }
+            Dispose();
+        }
+
+        /// <summary>Frees the channel. Idempotent.</summary>
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _transport = null;
+            _keepAlive = null;
+            Runtime.RemoveChild(_childId);
+            Handle.Dispose();
+        }
+    }
+}

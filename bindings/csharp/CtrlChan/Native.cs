@@ -1,0 +1,121 @@
+// P/Invoke declarations for the ctrlchan C ABI (include/ctrlchan.h).
+//
+// Rules kept here:
+//  * [DllImport("ctrlchan")] without extension: Mono and .NET resolve libctrlchan.so
+//    next to the assembly, through LD_LIBRARY_PATH, or from runtimes/<rid>/native/.
+//  * Handles go in as SafeHandle subclasses, so a call in flight keeps the handle
+//    alive even if another thread disposes the owning object at the same time.
+//  * Strings go in as NUL-terminated UTF-8 byte arrays (Utf8.Encode), never through
+//    the marshaller's string conversion; strings come out as IntPtr (owned by the
+//    library) and are decoded with Utf8.Decode.
+//  * Borrowed pointers (events passed to callbacks, ctrlchan_event_get_*) are IntPtr.
+using System;
+using System.Runtime.InteropServices;
+
+namespace CtrlChan
+{
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate void NativeEventCallback(IntPtr userdata, IntPtr ev);
+
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate void NativeUserdataFinalizer(IntPtr userdata);
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct NativeRuntimeStats
+    {
+        public ulong Wakeups;
+        public ulong KeepalivesSent;
+        public ulong KeepalivesAcked;
+        public ulong MessagesReceived;
+        public ulong ConnectionsOpen;
+        public ulong ChannelsActive;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct NativeWebSocketStats
+    {
+        public ulong MessagesSent;
+        public ulong MessagesReceived;
+        public ulong BytesSent;
+        public ulong BytesReceived;
+    }
+
+    internal static unsafe class NativeMethods
+    {
+        internal const string Lib = "ctrlchan";
+        private const CallingConvention CC = CallingConvention.Cdecl;
+
+        // ---- errors / meta -------------------------------------------------------
+        [DllImport(Lib, CallingConvention = CC)] internal static extern IntPtr ctrlchan_last_error();
+        [DllImport(Lib, CallingConvention = CC)] internal static extern IntPtr ctrlchan_result_name(CtrlChanResult r);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern IntPtr ctrlchan_version();
+
+        // ---- runtime -------------------------------------------------------------
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_new(out IntPtr rt);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern void ctrlchan_runtime_free(IntPtr rt);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_next_event(RuntimeHandle rt, uint timeoutMs, out IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_event_fd(RuntimeHandle rt, out int fd);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_stats(RuntimeHandle rt, out NativeRuntimeStats stats);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_max_channels(RuntimeHandle rt, uint max);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_coalescing_window(RuntimeHandle rt, uint ms);
+
+        // ---- events --------------------------------------------------------------
+        [DllImport(Lib, CallingConvention = CC)] internal static extern void ctrlchan_event_free(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern ControlChannelEventKind ctrlchan_event_get_kind(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern IntPtr ctrlchan_event_get_channel(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern IntPtr ctrlchan_event_get_websocket(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern IntPtr ctrlchan_event_get_channel_id(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern SocketMessageType ctrlchan_event_get_message_type(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_event_get_data(IntPtr ev, out IntPtr data, out UIntPtr len);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern ushort ctrlchan_event_get_close_code(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern IntPtr ctrlchan_event_get_reason(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern ulong ctrlchan_event_get_rtt_us(IntPtr ev);
+
+        // ---- websocket -----------------------------------------------------------
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_new(RuntimeHandle rt, WebSocketKind kind, out IntPtr ws);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern void ctrlchan_websocket_free(IntPtr ws);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_request_header(WebSocketHandle ws, byte[] name, byte[] value);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_add_supported_protocol(WebSocketHandle ws, byte[] protocol);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_max_message_size(WebSocketHandle ws, uint bytes);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_message_type(WebSocketHandle ws, SocketMessageType type);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_connect(WebSocketHandle ws, byte[] uri, uint timeoutMs);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_connect_async(WebSocketHandle ws, byte[] uri, uint timeoutMs);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_send(WebSocketHandle ws, byte* data, UIntPtr len);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_send_message(WebSocketHandle ws, SocketMessageType type, byte* data, UIntPtr len);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_close(WebSocketHandle ws, ushort code, byte[] reason);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_event_handler(WebSocketHandle ws, NativeEventCallback cb, IntPtr userdata, NativeUserdataFinalizer finalizer);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_add_trusted_ca_pem(WebSocketHandle ws, byte* pem, UIntPtr len);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_ignore_certificate_errors(WebSocketHandle ws, [MarshalAs(UnmanagedType.U1)] bool ignore);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_outbound_buffer_limit(WebSocketHandle ws, uint bytes);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_protocol(WebSocketHandle ws, out IntPtr protocol);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_stats(WebSocketHandle ws, out NativeWebSocketStats stats);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_state(WebSocketHandle ws, out WebSocketConnectionState state);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_kind(WebSocketHandle ws, out WebSocketKind kind);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_max_message_size(WebSocketHandle ws, out uint bytes);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_message_type(WebSocketHandle ws, out SocketMessageType type);
+
+        // ---- channel -------------------------------------------------------------
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_new(RuntimeHandle rt, byte[] channelId, uint serverKeepaliveIntervalMs, ControlChannelTriggerResourceType type, out IntPtr ch);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern void ctrlchan_channel_free(IntPtr ch);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_using_transport(ChannelHandle ch, WebSocketHandle ws);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_wait_for_push_enabled(ChannelHandle ch, out ControlChannelTriggerStatus status);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_set_keepalive(ChannelHandle ch, KeepAliveHandle task);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_set_event_handler(ChannelHandle ch, NativeEventCallback cb, IntPtr userdata, NativeUserdataFinalizer finalizer);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_current_keepalive_interval(ChannelHandle ch, out uint ms);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_decrease_network_keepalive_interval(ChannelHandle ch);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_flush_transport(ChannelHandle ch, uint timeoutMs);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_close(ChannelHandle ch);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_id(ChannelHandle ch, out IntPtr id);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_server_keepalive_interval(ChannelHandle ch, out uint ms);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_resource_type(ChannelHandle ch, out ControlChannelTriggerResourceType type);
+
+        // ---- keep-alive task -----------------------------------------------------
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_keepalive_new(out IntPtr ka);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern void ctrlchan_keepalive_free(IntPtr ka);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_keepalive_set_mode(KeepAliveHandle ka, KeepAliveMode mode);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_keepalive_set_pong_timeout(KeepAliveHandle ka, uint ms);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_keepalive_run(KeepAliveHandle ka, ChannelHandle ch);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_keepalive_get_mode(KeepAliveHandle ka, out KeepAliveMode mode);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_keepalive_get_pong_timeout(KeepAliveHandle ka, out uint ms);
+    }
+}

@@ -1,0 +1,693 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace CtrlChan
+{
+    /// <summary>Windows.Networking.Sockets.IWebSocket: what MessageWebSocket and StreamWebSocket share.</summary>
+    public interface IWebSocket : IDisposable
+    {
+        Task ConnectAsync(Uri uri);
+        void SetRequestHeader(string headerName, string headerValue);
+        void Close(ushort code, string reason);
+        event TypedEventHandler<IWebSocket, WebSocketClosedEventArgs> Closed;
+    }
+
+    /// <summary>Counters of one socket (<c>ctrlchan_websocket_stats</c>).</summary>
+    public sealed class WebSocketStatistics
+    {
+        internal WebSocketStatistics(NativeWebSocketStats s)
+        {
+            MessagesSent = s.MessagesSent;
+            MessagesReceived = s.MessagesReceived;
+            BytesSent = s.BytesSent;
+            BytesReceived = s.BytesReceived;
+        }
+        public ulong MessagesSent { get; private set; }
+        public ulong MessagesReceived { get; private set; }
+        public ulong BytesSent { get; private set; }
+        public ulong BytesReceived { get; private set; }
+    }
+
+    /// <summary>Windows.Networking.Sockets.MessageWebSocketInformation / StreamWebSocketInformation.</summary>
+    public sealed class WebSocketInformation
+    {
+        private readonly WebSocketBase _owner;
+        internal WebSocketInformation(WebSocketBase owner) { _owner = owner; }
+
+        /// <summary>The subprotocol the server selected, "" if none (or not connected yet).</summary>
+        public string Protocol
+        {
+            get
+            {
+                _owner.ThrowIfDisposed();
+                IntPtr p;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_protocol(_owner.Handle, out p), "ctrlchan_websocket_get_protocol", _owner.TypeName);
+                return Utf8.Decode(p) ?? "";
+            }
+        }
+    }
+
+    /// <summary>Windows.Networking.Sockets.WebSocketControl options shared by both socket kinds.
+    /// Set them before connecting; afterwards setters throw InvalidOperationException.</summary>
+    public class WebSocketControl
+    {
+        internal readonly WebSocketBase Owner;
+        private readonly ProtocolList _protocols;
+        private uint _outboundBuffer = 16u << 20;
+        private bool _ignoreCertErrors;
+        private TimeSpan _connectTimeout = TimeSpan.FromSeconds(30);
+
+        internal WebSocketControl(WebSocketBase owner)
+        {
+            Owner = owner;
+            _protocols = new ProtocolList(owner);
+        }
+
+        /// <summary>Subprotocols offered in the handshake (Sec-WebSocket-Protocol). Only Add is supported.</summary>
+        public IList<string> SupportedProtocols { get { return _protocols; } }
+
+        /// <summary>Outbound buffer limit in bytes (default 16 MiB); a send beyond it throws CtrlChanException(BufferFull).</summary>
+        public uint OutboundBufferSizeInBytes
+        {
+            get { return _outboundBuffer; }
+            set
+            {
+                Owner.ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_websocket_set_outbound_buffer_limit(Owner.Handle, value), "ctrlchan_websocket_set_outbound_buffer_limit", Owner.TypeName);
+                _outboundBuffer = value;
+            }
+        }
+
+        /// <summary>Dangerous: accept any server certificate for wss://.</summary>
+        public bool IgnoreServerCertificateErrors
+        {
+            get { return _ignoreCertErrors; }
+            set
+            {
+                Owner.ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_websocket_set_ignore_certificate_errors(Owner.Handle, value), "ctrlchan_websocket_set_ignore_certificate_errors", Owner.TypeName);
+                _ignoreCertErrors = value;
+            }
+        }
+
+        /// <summary>Trust the PEM certificate(s) as extra roots for wss:// (in addition to the system roots).</summary>
+        public unsafe void AddTrustedRootCertificate(string pem)
+        {
+            if (pem == null) throw new ArgumentNullException("pem");
+            Owner.ThrowIfDisposed();
+            byte[] b = System.Text.Encoding.UTF8.GetBytes(pem);
+            fixed (byte* p = b)
+            {
+                Errors.Check(NativeMethods.ctrlchan_websocket_add_trusted_ca_pem(Owner.Handle, p, (UIntPtr)b.Length), "ctrlchan_websocket_add_trusted_ca_pem", Owner.TypeName);
+            }
+        }
+
+        /// <summary>Limit for ConnectAsync (default 30 s).</summary>
+        public TimeSpan ConnectTimeout
+        {
+            get { return _connectTimeout; }
+            set
+            {
+                Time.ToMilliseconds(value, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(1), "value");
+                _connectTimeout = value;
+            }
+        }
+
+        private sealed class ProtocolList : Collection<string>
+        {
+            private readonly WebSocketBase _owner;
+            internal ProtocolList(WebSocketBase owner) { _owner = owner; }
+
+            protected override void InsertItem(int index, string item)
+            {
+                _owner.ThrowIfDisposed();
+                byte[] p = Utf8.EncodeRequired(item, "item");
+                Errors.Check(NativeMethods.ctrlchan_websocket_add_supported_protocol(_owner.Handle, p), "ctrlchan_websocket_add_supported_protocol", _owner.TypeName);
+                base.InsertItem(index, item);
+            }
+            protected override void RemoveItem(int index) { throw new NotSupportedException("protocols cannot be removed once offered"); }
+            protected override void SetItem(int index, string item) { throw new NotSupportedException("protocols cannot be replaced once offered"); }
+            protected override void ClearItems() { throw new NotSupportedException("protocols cannot be removed once offered"); }
+        }
+    }
+
+    /// <summary>Windows.Networking.Sockets.MessageWebSocketControl.</summary>
+    public sealed class MessageWebSocketControl : WebSocketControl
+    {
+        internal MessageWebSocketControl(WebSocketBase owner) : base(owner) { }
+
+        /// <summary>Largest incoming message in bytes (default 16 MiB); a larger one closes the connection with 1009.</summary>
+        public uint MaxMessageSize
+        {
+            get
+            {
+                Owner.ThrowIfDisposed();
+                uint v;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_max_message_size(Owner.Handle, out v), "ctrlchan_websocket_get_max_message_size", Owner.TypeName);
+                return v;
+            }
+            set
+            {
+                Owner.ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_websocket_set_max_message_size(Owner.Handle, value), "ctrlchan_websocket_set_max_message_size", Owner.TypeName);
+            }
+        }
+
+        /// <summary>Frame type used by SendAsync(byte[]) (default Binary).</summary>
+        public SocketMessageType MessageType
+        {
+            get
+            {
+                Owner.ThrowIfDisposed();
+                SocketMessageType t;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_message_type(Owner.Handle, out t), "ctrlchan_websocket_get_message_type", Owner.TypeName);
+                return t;
+            }
+            set
+            {
+                if (value != SocketMessageType.Binary && value != SocketMessageType.Utf8)
+                    throw new ArgumentOutOfRangeException("value", value, "unknown SocketMessageType");
+                Owner.ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_websocket_set_message_type(Owner.Handle, value), "ctrlchan_websocket_set_message_type", Owner.TypeName);
+            }
+        }
+    }
+
+    /// <summary>Windows.Networking.Sockets.StreamWebSocketControl.</summary>
+    public sealed class StreamWebSocketControl : WebSocketControl
+    {
+        internal StreamWebSocketControl(WebSocketBase owner) : base(owner) { }
+
+        /// <summary>Largest incoming frame in bytes (default 16 MiB).</summary>
+        public uint MaxMessageSize
+        {
+            get
+            {
+                Owner.ThrowIfDisposed();
+                uint v;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_max_message_size(Owner.Handle, out v), "ctrlchan_websocket_get_max_message_size", Owner.TypeName);
+                return v;
+            }
+            set
+            {
+                Owner.ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_websocket_set_max_message_size(Owner.Handle, value), "ctrlchan_websocket_set_max_message_size", Owner.TypeName);
+            }
+        }
+    }
+
+    /// <summary>Common implementation of <see cref="MessageWebSocket"/> and <see cref="StreamWebSocket"/>.</summary>
+    public abstract class WebSocketBase : IWebSocket
+    {
+        internal readonly WebSocketHandle Handle;
+        internal readonly ControlChannelRuntime Runtime;
+        private readonly long _childId;
+        private readonly object _connectLock = new object();
+        private TaskCompletionSource<bool> _pendingConnect;
+        private CancellationTokenSource _connectWatchdog;
+        private volatile bool _disposed;
+
+        internal WebSocketBase(ControlChannelRuntime runtime, WebSocketKind kind)
+        {
+            if (runtime == null) throw new ArgumentNullException("runtime");
+            runtime.ThrowIfDisposed();
+            IntPtr p;
+            Errors.Check(NativeMethods.ctrlchan_websocket_new(runtime.Handle, kind, out p), "ctrlchan_websocket_new", "ControlChannelRuntime");
+            Handle = CtrlChanHandle.Wrap<WebSocketHandle>(p);
+            Handle.SetParent(runtime.Handle);
+            Runtime = runtime;
+            Registry.Register(p, this);
+            IntPtr userdata = Callbacks.AllocUserdata(this);
+            CtrlChanResult r = NativeMethods.ctrlchan_websocket_set_event_handler(Handle, Callbacks.EventCallback, userdata, Callbacks.Finalizer);
+            if (r != CtrlChanResult.Ok)
+            {
+                Exception ex = Errors.Create(r, Errors.LastError(), "ctrlchan_websocket_set_event_handler", TypeName);
+                Callbacks.FreeUserdata(userdata);
+                Handle.Dispose();
+                throw ex;
+            }
+            _childId = runtime.AddChild(this);
+        }
+
+        internal string TypeName { get { return GetType().Name; } }
+
+        public bool IsDisposed { get { return _disposed; } }
+
+        internal void ThrowIfDisposed()
+        {
+            if (_disposed) throw new ObjectDisposedException(TypeName);
+        }
+
+        /// <summary>The runtime this socket belongs to.</summary>
+        public ControlChannelRuntime ControlChannelRuntime { get { return Runtime; } }
+
+        /// <summary>Information about the connection (negotiated subprotocol).</summary>
+        public WebSocketInformation Information { get { ThrowIfDisposed(); return new WebSocketInformation(this); } }
+
+        /// <summary>Connection state.</summary>
+        public WebSocketConnectionState State
+        {
+            get
+            {
+                ThrowIfDisposed();
+                WebSocketConnectionState s;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_state(Handle, out s), "ctrlchan_websocket_get_state", TypeName);
+                return s;
+            }
+        }
+
+        /// <summary>Message and byte counters.</summary>
+        public WebSocketStatistics Statistics
+        {
+            get
+            {
+                ThrowIfDisposed();
+                NativeWebSocketStats s;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_stats(Handle, out s), "ctrlchan_websocket_get_stats", TypeName);
+                return new WebSocketStatistics(s);
+            }
+        }
+
+        internal abstract WebSocketControl ControlBase { get; }
+
+        /// <summary>Raised when the close handshake completed (the peer's close code and reason).</summary>
+        public event TypedEventHandler<IWebSocket, WebSocketClosedEventArgs> Closed;
+
+        /// <summary>Raised when the transport was lost without a close handshake (EOF, reset, I/O error,
+        /// pong timeout). Not in the Windows API, where this surfaces as a failed read.</summary>
+        public event TypedEventHandler<IWebSocket, WebSocketDisconnectedEventArgs> Disconnected;
+
+        /// <summary>Adds an HTTP header to the opening handshake. CR, LF and NUL are rejected.</summary>
+        public void SetRequestHeader(string headerName, string headerValue)
+        {
+            byte[] n = Utf8.EncodeRequired(headerName, "headerName");
+            byte[] v = Utf8.EncodeRequired(headerValue, "headerValue");
+            ThrowIfDisposed();
+            Errors.Check(NativeMethods.ctrlchan_websocket_set_request_header(Handle, n, v), "ctrlchan_websocket_set_request_header", TypeName);
+        }
+
+        private static byte[] EncodeUri(Uri uri)
+        {
+            if (uri == null) throw new ArgumentNullException("uri");
+            if (!uri.IsAbsoluteUri) throw new ArgumentException("the URI must be absolute", "uri");
+            if (uri.Scheme != "ws" && uri.Scheme != "wss")
+                throw new ArgumentException("the URI scheme must be ws or wss, not " + uri.Scheme, "uri");
+            return Utf8.Encode(uri.AbsoluteUri, "uri");
+        }
+
+        /// <summary>
+        /// Starts the opening handshake; the task completes when the socket is open, or faults
+        /// with CtrlChanException (ConnectFailed, HandshakeFailed, TlsFailed) or TimeoutException.
+        /// Argument and state errors throw synchronously. Bind the socket to a channel
+        /// (UsingTransport) before connecting.
+        /// </summary>
+        public Task ConnectAsync(Uri uri)
+        {
+            byte[] u = EncodeUri(uri);
+            ThrowIfDisposed();
+            TimeSpan timeout = ControlBase.ConnectTimeout;
+            var tcs = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var watchdog = new CancellationTokenSource();
+            CancellationToken watchdogToken = watchdog.Token;
+            lock (_connectLock)
+            {
+                if (_pendingConnect != null) throw new InvalidOperationException("a connect is already in progress");
+                _pendingConnect = tcs;
+                _connectWatchdog = watchdog;
+            }
+            CtrlChanResult r = NativeMethods.ctrlchan_websocket_connect_async(Handle, u, (uint)timeout.TotalMilliseconds);
+            if (r != CtrlChanResult.Ok)
+            {
+                Exception ex = Errors.Create(r, Errors.LastError(), "ctrlchan_websocket_connect_async", TypeName);
+                TakePendingConnect();
+                throw ex;
+            }
+            // The native connect has its own timeout; this only guarantees the task always ends.
+            Task.Delay(timeout + TimeSpan.FromSeconds(5), watchdogToken).ContinueWith(t =>
+            {
+                if (t.IsCanceled) return;
+                var pending = TakePendingConnect();
+                if (pending != null)
+                    pending.TrySetException(new TimeoutException("no connect result from the runtime within " + timeout));
+            }, TaskContinuationOptions.ExecuteSynchronously);
+            return tcs.Task;
+        }
+
+        /// <summary>Connects synchronously (blocking). Throws CtrlChanException on failure.
+        /// Cannot be called from an event handler (InvalidOperationException).</summary>
+        public void Connect(Uri uri)
+        {
+            Connect(uri, ControlBase.ConnectTimeout);
+        }
+
+        public void Connect(Uri uri, TimeSpan timeout)
+        {
+            byte[] u = EncodeUri(uri);
+            uint ms = Time.ToMilliseconds(timeout, TimeSpan.FromMilliseconds(1), TimeSpan.FromDays(1), "timeout");
+            ThrowIfDisposed();
+            Errors.Check(NativeMethods.ctrlchan_websocket_connect(Handle, u, ms), "ctrlchan_websocket_connect", TypeName);
+        }
+
+        private TaskCompletionSource<bool> TakePendingConnect()
+        {
+            lock (_connectLock)
+            {
+                var tcs = _pendingConnect;
+                var wd = _connectWatchdog;
+                _pendingConnect = null;
+                _connectWatchdog = null;
+                if (wd != null) wd.Cancel();   // stops the watchdog delay; not disposed (the delay may still hold its token)
+                return tcs;
+            }
+        }
+
+        internal bool OnConnectResult(ControlChannelEventArgs e)
+        {
+            var tcs = TakePendingConnect();
+            if (tcs == null) return false;
+            if (e.Kind == ControlChannelEventKind.Connected) tcs.TrySetResult(true);
+            else tcs.TrySetException(ConnectFailure(e.Reason));
+            return true;
+        }
+
+        private static Exception ConnectFailure(string reason)
+        {
+            // The CONNECT_FAILED event carries a reason text, not a result code.
+            string r = (reason ?? "").ToLowerInvariant();
+            CtrlChanResult code = CtrlChanResult.ConnectFailed;
+            if (r.Contains("tls") || r.Contains("certificate")) code = CtrlChanResult.TlsFailed;
+            else if (r.Contains("handshake") || r.Contains("http")) code = CtrlChanResult.HandshakeFailed;
+            else if (r.Contains("timed out") || r.Contains("timeout")) code = CtrlChanResult.Timeout;
+            return new CtrlChanException(code, reason);
+        }
+
+        // ---- sending ----------------------------------------------------------------
+
+        /// <summary>Sends a text message (a UTF-8 frame on a MessageWebSocket, bytes on a StreamWebSocket).
+        /// The message is queued whole or an exception is thrown; the returned task is already complete.</summary>
+        public Task SendAsync(string message)
+        {
+            if (message == null) throw new ArgumentNullException("message");
+            byte[] b = System.Text.Encoding.UTF8.GetBytes(message);
+            SendCore(TextFrameType, true, b, 0, b.Length);
+            return CompletedTask;
+        }
+
+        /// <summary>Sends bytes with the socket's Control.MessageType (Binary on a StreamWebSocket).</summary>
+        public Task SendAsync(byte[] data)
+        {
+            if (data == null) throw new ArgumentNullException("data");
+            SendCore(SocketMessageType.Binary, false, data, 0, data.Length);
+            return CompletedTask;
+        }
+
+        /// <summary>Sends a slice of bytes with the socket's Control.MessageType.</summary>
+        public Task SendAsync(ArraySegment<byte> data)
+        {
+            if (data.Array == null) throw new ArgumentNullException("data");
+            SendCore(SocketMessageType.Binary, false, data.Array, data.Offset, data.Count);
+            return CompletedTask;
+        }
+
+        /// <summary>Sends bytes as an explicit frame type (Utf8 payloads must be valid UTF-8).</summary>
+        public Task SendAsync(byte[] data, SocketMessageType messageType)
+        {
+            if (data == null) throw new ArgumentNullException("data");
+            SendCore(messageType, true, data, 0, data.Length);
+            return CompletedTask;
+        }
+
+        internal virtual SocketMessageType TextFrameType { get { return SocketMessageType.Utf8; } }
+
+        private static readonly Task CompletedTask = Task.FromResult(true);
+
+        internal unsafe void SendCore(SocketMessageType type, bool explicitType, byte[] data, int offset, int count)
+        {
+            if (offset < 0 || count < 0 || offset > data.Length - count)
+                throw new ArgumentOutOfRangeException("data", "offset/count outside the array");
+            if (type != SocketMessageType.Binary && type != SocketMessageType.Utf8)
+                throw new ArgumentOutOfRangeException("messageType", type, "unknown SocketMessageType");
+            ThrowIfDisposed();
+            CtrlChanResult r;
+            fixed (byte* p0 = data)
+            {
+                byte* p = count == 0 ? null : p0 + offset;
+                r = explicitType
+                    ? NativeMethods.ctrlchan_websocket_send_message(Handle, type, p, (UIntPtr)count)
+                    : NativeMethods.ctrlchan_websocket_send(Handle, p, (UIntPtr)count);
+            }
+            Errors.Check(r, explicitType ? "ctrlchan_websocket_send_message" : "ctrlchan_websocket_send", TypeName);
+        }
+
+        // ---- closing ----------------------------------------------------------------
+
+        /// <summary>Starts the close handshake; <see cref="Closed"/> follows when it completes.
+        /// InvalidOperationException if the socket is not open.</summary>
+        public void Close(ushort code, string reason)
+        {
+            byte[] r = Utf8.Encode(reason, "reason");
+            ThrowIfDisposed();
+            Errors.Check(NativeMethods.ctrlchan_websocket_close(Handle, code, r), "ctrlchan_websocket_close", TypeName);
+        }
+
+        /// <summary>Close(1000, "").</summary>
+        public void Close() { Close(1000, null); }
+
+        // ---- events from the runtime thread -----------------------------------------
+
+        internal abstract bool OnData(ControlChannelEventArgs e);
+
+        internal virtual void OnTransportEnded() { }
+
+        internal bool OnClosed(ControlChannelEventArgs e)
+        {
+            var tcs = TakePendingConnect();
+            if (tcs != null) tcs.TrySetException(new CtrlChanException(CtrlChanResult.Closed, "closed while connecting: " + e.CloseCode + " " + e.Reason));
+            OnTransportEnded();
+            return Callbacks.Raise(Closed, (IWebSocket)this, new WebSocketClosedEventArgs(e), Runtime, e) || tcs != null;
+        }
+
+        internal bool OnDisconnected(ControlChannelEventArgs e)
+        {
+            var tcs = TakePendingConnect();
+            if (tcs != null) tcs.TrySetException(new CtrlChanException(CtrlChanResult.ConnectFailed, e.Reason));
+            OnTransportEnded();
+            return Callbacks.Raise(Disconnected, (IWebSocket)this, new WebSocketDisconnectedEventArgs(e), Runtime, e) || tcs != null;
+        }
+
+        // ---- dispose ----------------------------------------------------------------
+
+        /// <summary>Frees the socket (an open connection is dropped). Idempotent.</summary>
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            var tcs = TakePendingConnect();
+            if (tcs != null) tcs.TrySetException(new ObjectDisposedException(TypeName));
+            OnTransportEnded();
+            Runtime.RemoveChild(_childId);
+            Handle.Dispose();
+        }
+    }
+
+    /// <summary>Windows.Networking.Sockets.MessageWebSocket: whole messages, text or binary.</summary>
+    public sealed class MessageWebSocket : WebSocketBase
+    {
+        private readonly MessageWebSocketControl _control;
+
+        public MessageWebSocket(ControlChannelRuntime runtime) : base(runtime, WebSocketKind.Message)
+        {
+            _control = new MessageWebSocketControl(this);
+        }
+
+        /// <summary>Options; set before ConnectAsync.</summary>
+        public MessageWebSocketControl Control { get { ThrowIfDisposed(); return _control; } }
+        internal override WebSocketControl ControlBase { get { return _control; } }
+
+        /// <summary>Raised on the runtime thread for every message, in order.</summary>
+        public event TypedEventHandler<MessageWebSocket, MessageWebSocketMessageReceivedEventArgs> MessageReceived;
+
+        internal override bool OnData(ControlChannelEventArgs e)
+        {
+            var h = MessageReceived;
+            if (h == null) return false;
+            return Callbacks.Raise(h, this, new MessageWebSocketMessageReceivedEventArgs(e), Runtime, e);
+        }
+    }
+
+    /// <summary>Windows.Networking.Sockets.StreamWebSocket: a byte stream over binary frames.
+    /// Read with <see cref="InputStream"/> or the <see cref="DataReceived"/> event; write with
+    /// <see cref="OutputStream"/> or SendAsync.</summary>
+    public sealed class StreamWebSocket : WebSocketBase
+    {
+        private readonly StreamWebSocketControl _control;
+        private readonly object _inputLock = new object();
+        private WebSocketInputStream _input;
+        private WebSocketOutputStream _output;
+
+        public StreamWebSocket(ControlChannelRuntime runtime) : base(runtime, WebSocketKind.Stream)
+        {
+            _control = new StreamWebSocketControl(this);
+        }
+
+        public StreamWebSocketControl Control { get { ThrowIfDisposed(); return _control; } }
+        internal override WebSocketControl ControlBase { get { return _control; } }
+        internal override SocketMessageType TextFrameType { get { return SocketMessageType.Binary; } }
+
+        /// <summary>Raised on the runtime thread for every chunk received. While it has subscribers,
+        /// data is not also written to <see cref="InputStream"/>.</summary>
+        public event TypedEventHandler<StreamWebSocket, StreamWebSocketDataReceivedEventArgs> DataReceived;
+
+        /// <summary>Incoming bytes. Read blocks until data arrives or the connection ends (then returns 0).
+        /// Data is buffered from the first access to this property on.</summary>
+        public Stream InputStream
+        {
+            get
+            {
+                ThrowIfDisposed();
+                lock (_inputLock)
+                {
+                    if (_input == null) _input = new WebSocketInputStream();
+                    return _input;
+                }
+            }
+        }
+
+        /// <summary>Outgoing bytes: every Write sends one binary frame.</summary>
+        public Stream OutputStream
+        {
+            get
+            {
+                ThrowIfDisposed();
+                lock (_inputLock)
+                {
+                    if (_output == null) _output = new WebSocketOutputStream(this);
+                    return _output;
+                }
+            }
+        }
+
+        internal override bool OnData(ControlChannelEventArgs e)
+        {
+            var h = DataReceived;
+            if (h != null) return Callbacks.Raise(h, this, new StreamWebSocketDataReceivedEventArgs(e), Runtime, e);
+            WebSocketInputStream input;
+            lock (_inputLock) input = _input;
+            if (input == null) return false;
+            input.Append(e.GetDataBytes());
+            return true;
+        }
+
+        internal override void OnTransportEnded()
+        {
+            WebSocketInputStream input;
+            lock (_inputLock) input = _input;
+            if (input != null) input.Complete();
+        }
+    }
+
+    internal sealed class WebSocketInputStream : Stream
+    {
+        private readonly Queue<byte[]> _chunks = new Queue<byte[]>();
+        private byte[] _current;
+        private int _pos;
+        private bool _completed;
+        private int _readTimeout = Timeout.Infinite;
+
+        internal void Append(byte[] data)
+        {
+            if (data.Length == 0) return;
+            lock (_chunks)
+            {
+                _chunks.Enqueue(data);
+                Monitor.PulseAll(_chunks);
+            }
+        }
+
+        internal void Complete()
+        {
+            lock (_chunks)
+            {
+                _completed = true;
+                Monitor.PulseAll(_chunks);
+            }
+        }
+
+        public override bool CanRead { get { return true; } }
+        public override bool CanSeek { get { return false; } }
+        public override bool CanWrite { get { return false; } }
+        public override bool CanTimeout { get { return true; } }
+        public override int ReadTimeout { get { return _readTimeout; } set { _readTimeout = value; } }
+        public override long Length { get { throw new NotSupportedException(); } }
+        public override long Position { get { throw new NotSupportedException(); } set { throw new NotSupportedException(); } }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) { throw new NotSupportedException(); }
+        public override void SetLength(long value) { throw new NotSupportedException(); }
+        public override void Write(byte[] buffer, int offset, int count) { throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            if (buffer == null) throw new ArgumentNullException("buffer");
+            if (offset < 0 || count < 0 || offset > buffer.Length - count) throw new ArgumentOutOfRangeException("count");
+            if (count == 0) return 0;
+            lock (_chunks)
+            {
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                while ((_current == null || _pos >= _current.Length) && _chunks.Count == 0)
+                {
+                    if (_completed) return 0;
+                    if (_readTimeout == Timeout.Infinite) { Monitor.Wait(_chunks); continue; }
+                    int left = _readTimeout - (int)sw.ElapsedMilliseconds;
+                    if (left <= 0) throw new IOException("read timed out");
+                    Monitor.Wait(_chunks, left);
+                }
+                if (_current == null || _pos >= _current.Length)
+                {
+                    _current = _chunks.Dequeue();
+                    _pos = 0;
+                }
+                int n = Math.Min(count, _current.Length - _pos);
+                Buffer.BlockCopy(_current, _pos, buffer, offset, n);
+                _pos += n;
+                return n;
+            }
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            return Task.Factory.StartNew(() => Read(buffer, offset, count), cancellationToken,
+                                         TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) Complete();
+            base.Dispose(disposing);
+        }
+    }
+
+    internal sealed class WebSocketOutputStream : Stream
+    {
+        private readonly StreamWebSocket _owner;
+        internal WebSocketOutputStream(StreamWebSocket owner) { _owner = owner; }
+        public override bool CanRead { get { return false; } }
+        public override bool CanSeek { get { return false; } }
+        public override bool CanWrite { get { return true; } }
+        public override long Length { get { throw new NotSupportedException(); } }
+        public override long Position { get { throw new NotSupportedException(); } set { throw new NotSupportedException(); } }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) { throw new NotSupportedException(); }
+        public override long Seek(long offset, SeekOrigin origin) { throw new NotSupportedException(); }
+        public override void SetLength(long value) { throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            if (buffer == null) throw new ArgumentNullException("buffer");
+            _owner.SendCore(SocketMessageType.Binary, true, buffer, offset, count);
+        }
+    }
+}

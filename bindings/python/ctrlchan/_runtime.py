@@ -171,7 +171,7 @@ class Runtime(Handle):
         rc = int(_ffi.lib.ctrlchan_runtime_next_event(ptr, timeout_ms, byref(out)))
         if rc == ResultCode.TIMEOUT:
             return None
-        if rc == ResultCode.INVALID_HANDLE and self.closed:
+        if rc in (ResultCode.INVALID_HANDLE, ResultCode.CLOSED) and self.closed:
             return None  # closed by another thread while we waited
         check(rc, "ctrlchan_runtime_next_event")
         assert out.value is not None
@@ -360,8 +360,10 @@ class Runtime(Handle):
         _ffi.lib.ctrlchan_runtime_free(ptr)
 
     def _finalize(self) -> None:
-        if _handle.callback_context.runtimes:
-            # Garbage collected on a runtime thread: cannot join ourselves; leave it to atexit.
+        if _handle.in_callback_of(self):
+            # Collected on its own runtime thread, which cannot join itself: keep the object
+            # for the exit handler instead of leaking the thread.
+            _deferred.append(self)
             return
         self.close()
 
@@ -383,9 +385,12 @@ class Runtime(Handle):
                 loop.call_soon_threadsafe(wake)
 
 
+_deferred: List[Runtime] = []
+
+
 def _close_all_at_exit() -> None:
     """Join every runtime thread before the interpreter tears down (callbacks need it alive)."""
-    for rt in list(_all_runtimes):
+    for rt in list(_all_runtimes) + _deferred:
         try:
             rt.close()
         except Exception:  # pragma: no cover

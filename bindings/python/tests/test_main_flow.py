@@ -259,3 +259,65 @@ def test_blocking_calls_release_the_gil(rt: Runtime) -> None:
         stop.set()
         t.join(5)
     assert len(ticks) > 20
+
+
+def test_events_iterator_ends_on_timeout_idle_and_close(rt: Runtime, server) -> None:
+    import time
+
+    t0 = time.monotonic()
+    assert list(rt.events(timeout=0.3)) == []
+    assert 0.25 <= time.monotonic() - t0 < 2.0
+    ch, ws = open_channel(rt, server.url("/push?n=3&interval_ms=50&type=text"))
+    t0 = time.monotonic()
+    got = [e.text for e in rt.events(idle_timeout=0.5) if e.kind is EventKind.PUSH_NOTIFICATION]
+    assert got == ["msg 0", "msg 1", "msg 2"]
+    assert time.monotonic() - t0 < 3.0
+
+    def close_soon() -> None:
+        time.sleep(0.2)
+        rt.close()
+
+    threading.Thread(target=close_soon).start()
+    t0 = time.monotonic()
+    assert list(rt.events()) == []  # no limit: ends because the runtime closed
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_close_from_another_thread_wakes_a_blocked_next_event(server) -> None:
+    import time
+
+    rt = Runtime()
+    open_channel(rt, server.url("/echo"))
+    result = []
+
+    def waiter() -> None:
+        try:
+            result.append(rt.next_event())  # no timeout
+        except BaseException as exc:  # noqa: BLE001
+            result.append(exc)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    rt.close()
+    t.join(5.0)
+    assert not t.is_alive() and result == [None]
+    assert time.monotonic() - t0 < 3.0
+
+
+def test_keepalive_none_restores_the_default_task(rt: Runtime) -> None:
+    ch = ControlChannelTrigger(rt, "ka", server_keepalive_interval=30.0)
+    ch.keepalive = WebSocketKeepAlive(pong_timeout=1.0)
+    ch.keepalive = None
+    assert ch.keepalive is None
+
+
+def test_hidden_names_shape(rt: Runtime) -> None:
+    """Spot checks of the documented shape: float seconds in, enums out."""
+    ch = ControlChannelTrigger(rt, "shape", 90.0, ControlChannelTriggerResourceType.REQUEST_SOFTWARE_SLOT)
+    assert isinstance(ch.server_keepalive_interval, float) and ch.server_keepalive_interval_in_minutes == 1.5
+    ws = MessageWebSocket(rt)
+    assert ws.state is WebSocketState.NEW and ws.protocol == "" and ws.kind is WebSocketKind.MESSAGE
+    assert ws.statistics.messages_sent == 0
+    assert ws.control.max_message_size == 16 << 20 and ws.control.message_type is SocketMessageType.BINARY

@@ -124,6 +124,16 @@ impl RtShared {
         }
     }
 
+    /// Marks the runtime dead and releases every waiter (used only if the reactor panicked).
+    fn fail_everything(&self, why: &str) {
+        self.shutting_down.store(true, Ordering::Release);
+        let wss: Vec<_> = self.websockets.lock().iter().filter_map(|w| w.upgrade()).collect();
+        for ws in wss {
+            ws.force_closed(why);
+        }
+        drop(self.queue.close());
+    }
+
     pub(crate) fn track_channel(&self, ch: &Arc<Channel>) {
         let mut v = self.channels.lock();
         if v.len() >= 64 && v.len().is_power_of_two() {
@@ -171,7 +181,12 @@ impl Runtime {
             .name("ctrlchan-reactor".into())
             .spawn(move || {
                 ON_RUNTIME_THREAD.with(|c| c.set(true));
-                reactor::run(for_thread, poll);
+                let shared = for_thread.clone();
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor::run(for_thread, poll)));
+                if r.is_err() {
+                    // A bug in the reactor must not leave callers waiting forever.
+                    shared.fail_everything("internal error: the runtime thread stopped");
+                }
             })
             .map_err(|e| Error::new(ResultCode::Io, format!("cannot start the runtime thread: {e}")))?;
         Ok(Arc::new(Runtime { shared, thread: Mutex::new(Some(thread)) }))

@@ -504,14 +504,30 @@ impl WebSocket {
         }
     }
 
+    pub(crate) fn force_closed(&self, why: &str) {
+        let mut g = self.inner.lock();
+        if g.state == WebSocketState::Connecting {
+            g.connect_error = Some(Error::new(ResultCode::Io, why));
+        }
+        g.state = WebSocketState::Closed;
+        g.pending_bytes = 0;
+        g.outbound.clear();
+        drop(g);
+        self.cond.notify_all();
+    }
+
     /// Drops the connection without events (used when the handle is freed).
     pub fn abort(self: &Arc<Self>) {
         let had_socket = {
             let mut g = self.inner.lock();
             let s = g.slot.is_some() || g.state == WebSocketState::Connecting;
+            if g.state == WebSocketState::Connecting {
+                g.connect_error = Some(Error::closed("the websocket was freed while connecting"));
+            }
             g.state = WebSocketState::Closed;
             s
         };
+        self.cond.notify_all();
         let old = self.handler.lock().take();
         drop(old);
         if had_socket {

@@ -335,3 +335,47 @@ fn callbacks_receive_events_and_blocking_calls_fail_inside() {
     assert_eq!(blocked.load(Ordering::SeqCst), 10);
     assert_eq!(rt.queued_events(), 0);
 }
+
+#[test]
+fn idle_runtime_makes_no_wakeups_and_keepalive_wakeups_are_shared() {
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    // Idle: connected sockets without keep-alives cost no wake-ups at all.
+    let mut socks = Vec::new();
+    for _ in 0..20 {
+        let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+        ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
+        socks.push(ws);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let w0 = rt.stats().wakeups;
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(rt.stats().wakeups - w0 <= 1, "idle runtime woke {} times", rt.stats().wakeups - w0);
+
+    // 20 channels with the same interval, enabled 5 ms apart: with coalescing their keep-alives
+    // share wake-ups; with the window set to 0 each one costs its own. Same peer, same run.
+    let measure = |window_ms: u32| -> (u64, u64) {
+        let rt = Runtime::new().expect("runtime");
+        rt.set_coalescing_window(window_ms).expect("window");
+        let mut chans = Vec::new();
+        for i in 0..20 {
+            let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+            let ch = Channel::new(&rt, &format!("c{i}"), 400, ResourceType::RequestSoftwareSlot).expect("ch");
+            ch.using_transport(&ws).expect("bind");
+            ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
+            ch.wait_for_push_enabled().expect("push");
+            std::thread::sleep(Duration::from_millis(5));
+            chans.push((ws, ch));
+        }
+        std::thread::sleep(Duration::from_millis(450));
+        let (w0, k0) = (rt.stats().wakeups, rt.stats().keepalives_sent);
+        std::thread::sleep(Duration::from_millis(2000));
+        let (w1, k1) = (rt.stats().wakeups, rt.stats().keepalives_sent);
+        (w1 - w0, k1 - k0)
+    };
+    let (w_coal, k_coal) = measure(1000);
+    let (w_none, k_none) = measure(0);
+    eprintln!("coalesced: {w_coal} wake-ups for {k_coal} keep-alives; uncoalesced: {w_none} for {k_none}");
+    assert!(k_coal >= 80 && k_none >= 80, "about 5 rounds of 20 keep-alives each");
+    assert!(w_coal * 3 < w_none * 2, "coalescing should save wake-ups: {w_coal} vs {w_none}");
+}

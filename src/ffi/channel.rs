@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::event::{ctrlchan_event_callback, ctrlchan_finalizer, make_handler};
+use super::event::{ctrlchan_event_callback, ctrlchan_finalizer, install_handler};
 use super::handles::{self, Obj};
 use super::keepalive::ctrlchan_keepalive;
 use super::runtime::ctrlchan_runtime;
@@ -143,18 +143,7 @@ pub extern "C" fn ctrlchan_channel_set_event_handler(
 ) -> ResultCode {
     ffi_guard(|| {
         let c = self::ch(ch)?;
-        match cb {
-            None => c.set_handler(None),
-            Some(cb) => {
-                let (h, armed) = make_handler(cb, userdata, finalizer);
-                let r = c.set_handler(Some(h.clone()));
-                if r.is_err() {
-                    armed.store(false, Ordering::Release);
-                }
-                drop(h);
-                r
-            }
-        }
+        install_handler(cb, userdata, finalizer, |h| c.set_handler(h))
     })
 }
 

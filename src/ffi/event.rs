@@ -55,7 +55,7 @@ impl Drop for CCallback {
 
 /// Wraps a C callback. The returned flag disarms the finalizer (used when installing fails, so
 /// that the caller keeps ownership of the userdata).
-pub(crate) fn make_handler(
+fn make_handler(
     cb: unsafe extern "C" fn(*mut c_void, *const ctrlchan_event),
     userdata: *mut c_void,
     finalizer: ctrlchan_finalizer,
@@ -68,6 +68,24 @@ pub(crate) fn make_handler(
         handles::remove(token);
     });
     (h, armed)
+}
+
+/// Installs (cb != NULL) or removes (cb == NULL) a C callback through `set`. If `set` fails the
+/// finalizer is disarmed: the caller keeps ownership of `userdata`.
+pub(crate) fn install_handler(
+    cb: ctrlchan_event_callback,
+    userdata: *mut c_void,
+    finalizer: ctrlchan_finalizer,
+    set: impl FnOnce(Option<Handler>) -> Result<(), crate::Error>,
+) -> Result<(), crate::Error> {
+    let Some(cb) = cb else { return set(None) };
+    let (h, armed) = make_handler(cb, userdata, finalizer);
+    let r = set(Some(h.clone()));
+    if r.is_err() {
+        armed.store(false, Ordering::Release);
+    }
+    drop(h);
+    r
 }
 
 /// Frees an event returned by `ctrlchan_runtime_next_event`.

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 use std::sync::atomic::Ordering;
 
-use super::event::{ctrlchan_event_callback, ctrlchan_finalizer, make_handler};
+use super::event::{ctrlchan_event_callback, ctrlchan_finalizer, install_handler};
 use super::handles::{self, Obj};
 use super::runtime::ctrlchan_runtime;
 use super::{bytes_arg, ffi_guard, opt_str_arg, out_arg, str_arg, MessageTypeArg, WebSocketKindArg};
@@ -173,18 +173,7 @@ pub extern "C" fn ctrlchan_websocket_set_event_handler(
 ) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
-        match cb {
-            None => w.set_handler(None),
-            Some(cb) => {
-                let (h, armed) = make_handler(cb, userdata, finalizer);
-                let r = w.set_handler(Some(h.clone()));
-                if r.is_err() {
-                    armed.store(false, Ordering::Release);
-                }
-                drop(h);
-                r
-            }
-        }
+        install_handler(cb, userdata, finalizer, |h| w.set_handler(h))
     })
 }
 

@@ -49,6 +49,7 @@ class ControlChannelTrigger(Handle):
         if not isinstance(runtime, Runtime):
             raise TypeError(f"runtime must be a Runtime, not {type(runtime).__name__}")
         cid = to_cstr(channel_id, "channel_id")
+        self._id_cache = channel_id
         ms = to_ms(server_keepalive_interval, "server_keepalive_interval")
         rtype = to_enum(ControlChannelTriggerResourceType, resource_type, "resource_type")
         self._runtime = runtime
@@ -62,7 +63,6 @@ class ControlChannelTrigger(Handle):
         )
         assert out.value is not None
         self._ptr = out.value
-        self._id_cache = channel_id
         self._register_live()
         runtime._adopt(out.value, ORDER_CHANNEL, _free_channel, self)
 

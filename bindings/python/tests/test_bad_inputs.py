@@ -96,6 +96,11 @@ def test_channel_id_rules(rt: Runtime) -> None:
     assert ok.channel_id == "x" * 64
     uni = ControlChannelTrigger(rt, "канал-1", 30.0)
     assert uni.channel_id == "канал-1"
+    assert ControlChannelTrigger(rt, "é" * 64, 30.0).channel_id == "é" * 64  # characters, not bytes
+    with pytest.raises(InvalidArgumentError):
+        ControlChannelTrigger(rt, "é" * 65, 30.0)
+    with pytest.raises(InvalidArgumentError):
+        ControlChannelTrigger(rt, "", 30.0)
     with pytest.raises(InvalidArgumentError) as info:
         ControlChannelTrigger(rt, "x" * 65, 30.0)
     assert info.value.detail  # ctrlchan_last_error() text

@@ -95,3 +95,16 @@ def test_proxy_reset_and_reconnect_with_a_new_transport(rt: Runtime, server) -> 
         ws2.send("after")
         ev = wait_event(rt, [EventKind.PUSH_NOTIFICATION])
         assert ev.text == "after" and ev.channel is ch and ev.websocket is ws2
+
+
+def test_connect_through_a_blackhole_times_out(rt: Runtime, server) -> None:
+    from ctrlchan import TimeoutError_
+
+    with start_proxy(server.port) as px:
+        px.blackhole()  # TCP connects, the handshake never answers
+        ws = MessageWebSocket(rt)
+        t0 = time.monotonic()
+        with pytest.raises(TimeoutError_) as info:
+            ws.connect(px.url("/echo"), timeout=0.3)
+        assert isinstance(info.value, TimeoutError)
+        assert 0.25 <= time.monotonic() - t0 < 2.0

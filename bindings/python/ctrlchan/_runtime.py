@@ -149,13 +149,13 @@ class Runtime(Handle):
         """
         self._handle()
         self.check_callback_errors()
+        self._reap()
         if timeout is None:
             while True:
                 ev = self._next(_WAIT_SLICE_MS)
                 if ev is not None or self.closed:
                     return ev
         deadline = time.monotonic() + to_ms(timeout, "timeout") / 1000.0
-        self._reap()
         while True:
             remaining_ms = max(0, int((deadline - time.monotonic()) * 1000.0 + 0.999))
             ev = self._next(min(remaining_ms, _WAIT_SLICE_MS))
@@ -184,16 +184,21 @@ class Runtime(Handle):
     def events(self, timeout: Optional[float] = None, *, idle_timeout: Optional[float] = None) -> Iterator[Event]:
         """Iterate over queued events until ``timeout`` seconds have passed (``None``: no limit),
         no event came for ``idle_timeout`` seconds, or the runtime is closed."""
-        deadline = None if timeout is None else time.monotonic() + to_ms(timeout, "timeout") / 1000.0
+        self._handle()
+        timeout_ms = None if timeout is None else to_ms(timeout, "timeout")
         idle_ms = None if idle_timeout is None else to_ms(idle_timeout, "idle_timeout")
-        idle_deadline = None if idle_ms is None else time.monotonic() + idle_ms / 1000.0
+        return self._events(timeout_ms, idle_ms)
+
+    def _events(self, timeout_ms: Optional[int], idle_ms: Optional[int]) -> Iterator[Event]:
+        start = time.monotonic()
+        deadline = None if timeout_ms is None else start + timeout_ms / 1000.0
+        idle_deadline = None if idle_ms is None else start + idle_ms / 1000.0
         while not self.closed:
             self.check_callback_errors()
-            now = time.monotonic()
             limits = [d for d in (deadline, idle_deadline) if d is not None]
             wait_ms = _WAIT_SLICE_MS
             if limits:
-                left = min(limits) - now
+                left = min(limits) - time.monotonic()
                 if left <= 0:
                     return
                 wait_ms = min(wait_ms, int(left * 1000.0 + 0.999))
@@ -203,17 +208,22 @@ class Runtime(Handle):
                     idle_deadline = time.monotonic() + idle_ms / 1000.0
                 yield ev
 
-    async def aevents(self, timeout: Optional[float] = None, *, idle_timeout: Optional[float] = None) -> AsyncIterator[Event]:
+    def aevents(self, timeout: Optional[float] = None, *, idle_timeout: Optional[float] = None) -> AsyncIterator[Event]:
         """``async for`` over queued events, waiting on :attr:`event_fd` in the running loop.
 
         Ends like :meth:`events`: after ``timeout`` seconds, ``idle_timeout`` seconds
         without an event, or when the runtime is closed. Never blocks the loop.
         """
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + to_ms(timeout, "timeout") / 1000.0
+        fd = self.event_fd  # also: ValueError if closed
+        timeout_ms = None if timeout is None else to_ms(timeout, "timeout")
         idle_ms = None if idle_timeout is None else to_ms(idle_timeout, "idle_timeout")
-        idle_deadline = None if idle_ms is None else loop.time() + idle_ms / 1000.0
-        fd = self.event_fd
+        return self._aevents(fd, timeout_ms, idle_ms)
+
+    async def _aevents(self, fd: int, timeout_ms: Optional[int], idle_ms: Optional[int]) -> AsyncIterator[Event]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        deadline = None if timeout_ms is None else start + timeout_ms / 1000.0
+        idle_deadline = None if idle_ms is None else start + idle_ms / 1000.0
         while not self.closed:
             self.check_callback_errors()
             ev = self._next(0)

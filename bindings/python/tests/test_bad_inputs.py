@@ -144,6 +144,10 @@ def test_integer_options_out_of_range(rt: Runtime) -> None:
             rt.max_channels = bad
     with pytest.raises(InvalidArgumentError):
         rt.next_event(timeout=-1)
+    with pytest.raises(InvalidArgumentError):
+        rt.events(timeout=-1)  # checked when called, not at the first next()
+    with pytest.raises(TypeError):
+        rt.aevents(idle_timeout="1")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -279,7 +283,7 @@ def test_runtime_close_closes_its_objects(server) -> None:
     ch, ws = open_channel(rt, server.url("/echo"))
     rt.close()
     assert rt.closed and ch.closed and ws.closed
-    for call in (lambda: rt.next_event(0), lambda: rt.statistics, lambda: MessageWebSocket(rt), lambda: ws.send("x"), lambda: ch.channel_id):
+    for call in (lambda: rt.next_event(0), lambda: rt.events(), lambda: rt.aevents(), lambda: rt.statistics, lambda: MessageWebSocket(rt), lambda: ws.send("x"), lambda: ch.channel_id):
         with pytest.raises(ValueError, match="is closed"):
             call()
     with pytest.raises(ValueError, match="is closed"):

@@ -208,3 +208,31 @@ def test_many_channels_with_handlers_from_one_runtime(rt: Runtime, server) -> No
     assert counts == {f"ch{i}": 20 for i in range(50)}
     rt.check_callback_errors()  # no handler assertion failed
     assert len(pairs) == 50
+
+
+def test_concurrent_senders_with_a_handler_on_the_runtime_thread(rt: Runtime, server) -> None:
+    """Python threads send while the runtime thread calls back into Python: GIL hand-offs."""
+    got: List[str] = []
+    lock = threading.Lock()
+
+    def handler(ev: Event) -> None:
+        if ev.kind is EventKind.PUSH_NOTIFICATION:
+            with lock:
+                got.append(ev.text or "")
+
+    ch, ws = connect_with_handler(rt, server.url("/echo"), handler)
+
+    def sender(t: int) -> None:
+        for i in range(250):
+            ws.send(f"{t}:{i}")
+
+    threads = [threading.Thread(target=sender, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert wait_until(lambda: len(got) == 1000, timeout=20.0), len(got)
+    for t in range(4):  # each thread's messages stay in order
+        mine = [int(s.split(":")[1]) for s in got if s.startswith(f"{t}:")]
+        assert mine == list(range(250))
+    rt.check_callback_errors()

@@ -133,6 +133,23 @@ def test_pong_timeout_out_of_range(seconds: float) -> None:
     ka.close()
 
 
+def test_runtime_constructor_checks_its_options() -> None:
+    import os
+
+    threads = len(os.listdir("/proc/self/task"))
+    for kwargs in ({"max_channels": 0}, {"max_channels": -1}, {"coalescing_window": -1.0}, {"coalescing_window": 4000.0}):
+        with pytest.raises(InvalidArgumentError):
+            Runtime(**kwargs)  # type: ignore[arg-type]
+    with Runtime(max_channels=5, coalescing_window=0.0) as rt:
+        assert (rt.max_channels, rt.coalescing_window) == (5, 0.0)
+    import time
+
+    deadline = time.monotonic() + 5.0
+    while len(os.listdir("/proc/self/task")) > threads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(os.listdir("/proc/self/task")) == threads  # the refused runtimes were shut down
+
+
 def test_integer_options_out_of_range(rt: Runtime) -> None:
     ws = MessageWebSocket(rt)
     for bad in (-1, 2**32):
@@ -146,6 +163,13 @@ def test_integer_options_out_of_range(rt: Runtime) -> None:
         rt.next_event(timeout=-1)
     with pytest.raises(InvalidArgumentError):
         rt.events(timeout=-1)  # checked when called, not at the first next()
+    with pytest.raises(InvalidArgumentError):
+        rt.coalescing_window = 3600.001  # at most one hour
+    assert rt.coalescing_window == 1.0
+    with pytest.raises(InvalidArgumentError):
+        ws.control.max_message_size = 0
+    with pytest.raises(InvalidArgumentError):
+        ws.control.outbound_buffer_limit = 0
     with pytest.raises(TypeError):
         rt.aevents(idle_timeout="1")  # type: ignore[arg-type]
 

@@ -364,7 +364,8 @@ typedef struct ctrlchan_websocket ctrlchan_websocket;
  Event callback. `ev` is borrowed for the duration of the call only: read what you need (or
  copy it) before returning; do not free it. Runs on the runtime thread: keep it short, and do
  not call blocking functions (`connect`, `flush_transport`, `next_event`, `runtime_free`) from it
- (they return `INVALID_STATE`).
+ (they return `INVALID_STATE`). It must return normally: no longjmp, C++ exception or
+ pthread_exit out of it (free your runtimes before the process or interpreter shuts down).
  */
 typedef void (*ctrlchan_event_callback)(void *userdata, const struct ctrlchan_event *ev);
 

@@ -16,7 +16,8 @@ use crate::types::{EventKind, MessageType};
 /// Event callback. `ev` is borrowed for the duration of the call only: read what you need (or
 /// copy it) before returning; do not free it. Runs on the runtime thread: keep it short, and do
 /// not call blocking functions (`connect`, `flush_transport`, `next_event`, `runtime_free`) from it
-/// (they return `INVALID_STATE`).
+/// (they return `INVALID_STATE`). It must return normally: no longjmp, C++ exception or
+/// pthread_exit out of it (free your runtimes before the process or interpreter shuts down).
 pub type ctrlchan_event_callback = Option<unsafe extern "C" fn(userdata: *mut c_void, ev: *const ctrlchan_event)>;
 
 /// Called exactly once when the library drops a callback's userdata.

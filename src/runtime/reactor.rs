@@ -595,13 +595,14 @@ impl Reactor {
             }
             g.state = WebSocketState::Open;
             g.opened = true;
+            // Counted before any waiter can observe the open state.
+            self.rt.counters.connections_open.fetch_add(1, Ordering::Relaxed);
         }
         c.ws.cond.notify_all();
         c.connect_deadline = None;
         c.req = None;
         c.was_open = true;
         c.last_outbound = Instant::now();
-        self.rt.counters.connections_open.fetch_add(1, Ordering::Relaxed);
         if c.notify_events {
             let ev = Event::new(EventKind::Connected, Some(c.ws.clone()), c.ws.channel());
             self.rt.deliver(ev);
@@ -704,12 +705,18 @@ impl Reactor {
                     Some(f) => (u16::from(f.code), f.reason.as_str().to_string()),
                     None => (1005, String::new()),
                 };
+                // The close handshake is complete for the application: our reply (queued by
+                // tungstenite) goes out now, and the state is CLOSED before the event is seen.
+                if let Phase::Open(sock) = &mut c.phase {
+                    let _ = sock.flush();
+                }
                 {
                     let mut g = c.ws.inner.lock();
-                    if g.state == WebSocketState::Open {
-                        g.state = WebSocketState::Closing;
-                    }
+                    g.state = WebSocketState::Closed;
+                    g.outbound.clear();
+                    g.pending_bytes = 0;
                 }
+                c.ws.cond.notify_all();
                 c.closing = true;
                 c.pong_deadline = None;
                 c.outstanding.clear();

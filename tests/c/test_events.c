@@ -550,6 +550,68 @@ static void test_routing_channel_then_websocket_then_queue(void) {
     h_recorder_destroy(&on_lone);
 }
 
+/* Freeing the channel and its websocket from inside the channel's own callback ("any thread,
+   including callbacks"): no crash, the event stays readable until the callback returns, and
+   the finalizer runs once, after the callback returned. */
+struct free_inside {
+    h_recorder rec; /* finalizer bookkeeping (in_callback, finalized_in_callback) */
+    ctrlchan_channel *ch;
+    ctrlchan_websocket *ws;
+    int done;
+    ctrlchan_event_kind kind_after;
+};
+
+static void free_inside_cb(void *userdata, const ctrlchan_event *ev) {
+    struct free_inside *f = (struct free_inside *)userdata;
+    if (ctrlchan_event_get_kind(ev) != CTRLCHAN_EVENT_KIND_PUSH_NOTIFICATION) return;
+    pthread_mutex_lock(&f->rec.mu);
+    if (f->done) {
+        pthread_mutex_unlock(&f->rec.mu);
+        return;
+    }
+    f->rec.in_callback = 1;
+    pthread_mutex_unlock(&f->rec.mu);
+    ctrlchan_channel_free(f->ch);
+    ctrlchan_websocket_free(f->ws);
+    h_sleep_ms(50); /* give a wrongly early finalizer time to show */
+    f->kind_after = ctrlchan_event_get_kind(ev);
+    pthread_mutex_lock(&f->rec.mu);
+    f->rec.in_callback = 0;
+    f->done = 1;
+    pthread_mutex_unlock(&f->rec.mu);
+}
+
+static void test_free_handles_inside_callback(void) {
+    ctrlchan_runtime *rt = NULL;
+    struct free_inside f;
+    ctrlchan_websocket_state st;
+    char url[128];
+    int i, done = 0;
+    memset(&f, 0, sizeof f);
+    h_recorder_init(&f.rec);
+    REQUIRE_OK(ctrlchan_runtime_new(&rt));
+    url_for(url, sizeof url, "/echo");
+    h_open_channel(rt, "self-free", 60000, NULL, url, &f.ws, &f.ch);
+    REQUIRE_OK(ctrlchan_channel_set_event_handler(f.ch, free_inside_cb, &f, h_recorder_fin));
+    CHECK_OK(ctrlchan_websocket_send(f.ws, (const uint8_t *)"free me", 7));
+    for (i = 0; i < 500 && !done; i++) {
+        pthread_mutex_lock(&f.rec.mu);
+        done = f.done;
+        pthread_mutex_unlock(&f.rec.mu);
+        if (!done) h_sleep_ms(10);
+    }
+    REQUIRE(done);
+    CHECK_INT_EQ(f.kind_after, CTRLCHAN_EVENT_KIND_PUSH_NOTIFICATION);
+    CHECK_INT_EQ(h_recorder_wait_finalized(&f.rec, 1, 2000), 1);
+    CHECK_INT_EQ(f.rec.finalized_in_callback, 0);
+    CHECK_RES(ctrlchan_websocket_get_state(f.ws, &st), CTRLCHAN_RESULT_INVALID_HANDLE);
+    CHECK_RES(ctrlchan_channel_close(f.ch), CTRLCHAN_RESULT_INVALID_HANDLE);
+    h_expect_quiet(rt, 200);
+    ctrlchan_runtime_free(rt);
+    CHECK_INT_EQ(h_recorder_finalized(&f.rec), 1);
+    h_recorder_destroy(&f.rec);
+}
+
 /* Callbacks run on the runtime thread (header: "cb runs on the runtime thread"), never inside
    the caller's own call: an app calling the library while holding its own lock must not have
    its callback re-entered on that thread. Seen: the RESET event of using_transport is delivered
@@ -596,6 +658,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_blocking_calls_inside_callback);
     RUN_TEST(test_runtime_free_inside_callback);
     RUN_TEST(test_routing_channel_then_websocket_then_queue);
+    RUN_TEST(test_free_handles_inside_callback);
     RUN_KNOWN_BUG(test_reset_callback_runs_on_runtime_thread,
                   "the RESET callback runs synchronously on the thread calling using_transport");
     return h_finish();

@@ -45,7 +45,7 @@ static char *count_stats(ctrlchan_runtime *rt, ctrlchan_websocket *ws, int *keep
 }
 
 static void test_ping_cadence_rtt_and_server_count(void) {
-    const int interval = 300, window_ms = 2000;
+    const int interval = 300, window_ms = 2150;
     ctrlchan_runtime *rt = NULL;
     ctrlchan_websocket *ws = NULL;
     ctrlchan_channel *ch = NULL;
@@ -78,8 +78,9 @@ static void test_ping_cadence_rtt_and_server_count(void) {
         }
         ctrlchan_event_free(ev);
     }
-    /* Never later than the interval (>= 6 in 2 s; 5 allows one scheduling hiccup), and not
+    /* Never later than the interval (>= 7 in 2.15 s; 5 leaves slack for a loaded machine), and not
        much earlier (coalescing may advance a keep-alive by at most interval/4). */
+    printf("    %d KEEPALIVE events in %d ms at a %d ms interval\n", events, window_ms, interval);
     CHECK_RANGE(events, 5, 10);
     CHECK_INT_EQ(bad_rtt, 0);
 
@@ -93,6 +94,9 @@ static void test_ping_cadence_rtt_and_server_count(void) {
     n = h_json_array(json, "ping_times_ms", ping_ms, 64);
     CHECK_INT_EQ(n, total);
     if (n > 0) CHECK_RANGE(ping_ms[0], 0, interval + 150); /* first one no later than the interval */
+    printf("    pings seen by the server at (ms after its handshake):");
+    for (i = 0; i < n; i++) printf(" %.1f", ping_ms[i]);
+    printf("\n");
     for (i = 1; i < n; i++) {
         double gap = ping_ms[i] - ping_ms[i - 1];
         CHECKF(gap >= interval * 0.75 - 60 && gap <= interval + 150, "gap %d..%d = %.1f ms", i - 1, i, gap);
@@ -319,6 +323,7 @@ static void test_pong_timeout_through_blackholed_proxy(void) {
     /* A dead NAT / frozen peer: the connection stays up but nothing comes back. */
     REQUIRE_PEER_COMMAND(proxy, "blackhole");
     reason = wait_disconnect(rt, interval + pong_timeout + 1500, 1, &elapsed);
+    printf("    blackhole detected after %lld ms: \"%s\"\n", (long long)elapsed, reason);
     CHECKF(h_icontains(reason, "pong timeout"), "reason: \"%s\"", reason);
     /* Detected within interval + pong timeout (+ slack for a loaded machine). */
     CHECK_RANGE(elapsed, pong_timeout - interval, interval + pong_timeout + 600);
@@ -344,6 +349,7 @@ static void test_nopong_peer(void) {
     h_open_channel(rt, "nopong", (uint32_t)interval, ka, url, &ws, &ch);
     /* No KEEPALIVE may arrive: the peer never answers. */
     reason = wait_disconnect(rt, interval + pong_timeout + 1500, 0, &elapsed);
+    printf("    /nopong detected after %lld ms: \"%s\"\n", (long long)elapsed, reason);
     CHECKF(h_icontains(reason, "pong timeout"), "reason: \"%s\"", reason);
     CHECK_RANGE(elapsed, pong_timeout - 100, interval + pong_timeout + 600);
     check_channel_lost(rt, ws, ch);
@@ -364,6 +370,7 @@ static void drop_test(const char *path, const char *want_reason) {
     url_for(url, sizeof url, path);
     h_open_channel(rt, "dropped", 60000, NULL, url, &ws, &ch);
     reason = wait_disconnect(rt, 3000, 0, &elapsed);
+    printf("    %s: disconnect after %lld ms: \"%s\"\n", path, (long long)elapsed, reason);
     CHECKF(h_icontains(reason, want_reason), "reason \"%s\" does not mention \"%s\"", reason, want_reason);
     CHECK_RANGE(elapsed, 100, 2000); /* after_ms=200, detected promptly */
     check_channel_lost(rt, ws, ch);
@@ -394,6 +401,7 @@ static void test_proxy_reset(void) {
     ctrlchan_event_free(ev);
     REQUIRE_PEER_COMMAND(proxy, "reset");
     reason = wait_disconnect(rt, 3000, 0, &elapsed);
+    printf("    proxy reset: disconnect after %lld ms: \"%s\"\n", (long long)elapsed, reason);
     CHECKF(h_icontains(reason, "reset"), "reason: \"%s\"", reason);
     CHECK_RANGE(elapsed, 0, 1000);
     check_channel_lost(rt, ws, ch);

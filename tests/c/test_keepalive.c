@@ -411,6 +411,33 @@ static void test_proxy_reset(void) {
     h_child_stop(proxy);
 }
 
+/* Closing towards a peer that never answers: the close handshake times out after 5 s with one
+   TRANSPORT_DISCONNECTED (header of ctrlchan_websocket_close). */
+static void test_close_handshake_timeout(void) {
+    ctrlchan_runtime *rt = NULL;
+    ctrlchan_websocket *ws = NULL;
+    ctrlchan_channel *ch = NULL;
+    h_child *proxy = peer_proxy_start(server->port);
+    const char *reason;
+    char url[128];
+    int64_t elapsed;
+    REQUIRE(proxy != NULL);
+    REQUIRE_OK(ctrlchan_runtime_new(&rt));
+    h_url(url, sizeof url, "ws", proxy->port, "/echo");
+    h_open_channel(rt, "unanswered", 60000, NULL, url, &ws, &ch);
+    REQUIRE_PEER_COMMAND(proxy, "blackhole");
+    CHECK_OK(ctrlchan_websocket_close(ws, 1000, "anyone?"));
+    reason = wait_disconnect(rt, 8000, 0, &elapsed);
+    printf("    unanswered close: disconnect after %lld ms: \"%s\"\n", (long long)elapsed, reason);
+    CHECK_RANGE(elapsed, 4500, 7000);
+    CHECKF(h_icontains(reason, "close"), "reason: \"%s\"", reason);
+    check_channel_lost(rt, ws, ch);
+    ctrlchan_channel_free(ch);
+    ctrlchan_websocket_free(ws);
+    ctrlchan_runtime_free(rt);
+    h_child_stop(proxy);
+}
+
 static void test_task_settings(void) {
     ctrlchan_keepalive *ka = NULL;
     ctrlchan_keepalive_mode mode = CTRLCHAN_KEEPALIVE_MODE_UNSOLICITED_PONG;
@@ -451,5 +478,6 @@ int main(int argc, char **argv) {
     RUN_TEST(test_drop_is_eof);
     RUN_TEST(test_drop_rst_is_reset);
     RUN_TEST(test_proxy_reset);
+    RUN_TEST(test_close_handshake_timeout);
     return h_finish();
 }

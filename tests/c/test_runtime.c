@@ -210,6 +210,56 @@ static void test_handles_after_runtime_free(void) {
     ctrlchan_websocket_free(ws);
 }
 
+/* runtime_free while a blocking connect waits in another thread (the handshake never
+   completes: blackholed proxy): the connect returns promptly, free does not hang. */
+struct connector {
+    ctrlchan_websocket *ws;
+    char url[128];
+    ctrlchan_result r;
+    int64_t returned_at;
+};
+
+static void *connector_main(void *arg) {
+    struct connector *c = (struct connector *)arg;
+    c->r = ctrlchan_websocket_connect(c->ws, c->url, 10000);
+    c->returned_at = h_now_ms();
+    return NULL;
+}
+
+static void test_free_while_connecting(void) {
+    ctrlchan_runtime *rt = NULL;
+    ctrlchan_websocket *ws_async = NULL;
+    ctrlchan_websocket_state st = CTRLCHAN_WEBSOCKET_STATE_OPEN;
+    struct connector c;
+    pthread_t th;
+    h_child *proxy = peer_proxy_start(server->port);
+    int64_t t_free, t_done;
+    REQUIRE(proxy != NULL);
+    REQUIRE_PEER_COMMAND(proxy, "blackhole");
+    memset(&c, 0, sizeof c);
+    REQUIRE_OK(ctrlchan_runtime_new(&rt));
+    REQUIRE_OK(ctrlchan_websocket_new(rt, CTRLCHAN_WEBSOCKET_KIND_MESSAGE, &c.ws));
+    REQUIRE_OK(ctrlchan_websocket_new(rt, CTRLCHAN_WEBSOCKET_KIND_MESSAGE, &ws_async));
+    h_url(c.url, sizeof c.url, "ws", proxy->port, "/echo");
+    CHECK_OK(ctrlchan_websocket_connect_async(ws_async, c.url, 10000));
+    REQUIRE(pthread_create(&th, NULL, connector_main, &c) == 0);
+    h_sleep_ms(300);
+    t_free = h_now_ms();
+    ctrlchan_runtime_free(rt);
+    t_done = h_now_ms();
+    pthread_join(th, NULL);
+    CHECK_RANGE(t_done - t_free, 0, 2000);
+    CHECK_RANGE(c.returned_at - t_free, 0, 2000);
+    CHECKF(c.r != CTRLCHAN_RESULT_OK, "connect returned OK after the runtime was freed");
+    CHECK_OK(ctrlchan_websocket_get_state(c.ws, &st));
+    CHECK_INT_EQ(st, CTRLCHAN_WEBSOCKET_STATE_CLOSED);
+    CHECK_OK(ctrlchan_websocket_get_state(ws_async, &st));
+    CHECK_INT_EQ(st, CTRLCHAN_WEBSOCKET_STATE_CLOSED);
+    ctrlchan_websocket_free(c.ws);
+    ctrlchan_websocket_free(ws_async);
+    h_child_stop(proxy);
+}
+
 static void test_meta(void) {
     const char *v = ctrlchan_version();
     unsigned a, b, c;
@@ -228,6 +278,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_event_fd_readable_exactly_while_queued);
     RUN_TEST(test_several_waiters_each_event_once);
     RUN_TEST(test_handles_after_runtime_free);
+    RUN_TEST(test_free_while_connecting);
     RUN_TEST(test_meta);
     return h_finish();
 }

@@ -172,7 +172,8 @@ impl Channel {
         if replaced {
             let ev = Event::new(EventKind::Reset, Some(ws.clone()), Some(self.clone()))
                 .with_reason("the channel is using a new transport");
-            self.rt.deliver(ev);
+            // Callbacks only ever run on the runtime thread, never inside the caller's call.
+            let _ = self.rt.send(Cmd::Deliver(Box::new(ev)));
         }
         Ok(())
     }

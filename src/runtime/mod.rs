@@ -56,6 +56,8 @@ pub(crate) enum Cmd {
     DisableKeepalive(Arc<WebSocket>),
     RunKeepalive(Arc<WebSocket>, KeepAliveMode, u32),
     Reschedule(Arc<WebSocket>),
+    /// An event raised on another thread, delivered from the runtime thread like all others.
+    Deliver(Box<Event>),
     Shutdown,
 }
 

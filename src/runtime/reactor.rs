@@ -359,6 +359,7 @@ impl Reactor {
                         self.with_conn(idx, |_, _, _| Flow::Keep);
                     }
                 }
+                Cmd::Deliver(ev) => self.rt.deliver(*ev),
                 Cmd::Shutdown => self.shutdown = true,
             }
         }

@@ -309,7 +309,27 @@ impl WebSocket {
             .filter(|h| !h.is_empty())
             .ok_or_else(|| Error::invalid_argument(format!("URI '{uri}' has no host")))?;
         let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let port = parsed.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        // `Uri::port()` hides an out-of-range port (None, as if absent): read it from the authority.
+        let authority = parsed.authority().map(|a| a.as_str()).unwrap_or("");
+        let host_port = authority.rsplit('@').next().unwrap_or("");
+        let port_text = if host_port.starts_with('[') {
+            host_port.find("]:").map(|i| &host_port[i + 2..])
+        } else {
+            host_port.rfind(':').map(|i| &host_port[i + 1..])
+        };
+        let port = match port_text {
+            None => {
+                if secure {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(t) => match t.parse::<u16>() {
+                Ok(p) if p != 0 => p,
+                _ => return Err(Error::invalid_argument(format!("port '{t}' in URI '{uri}' is not in 1..=65535"))),
+            },
+        };
         let timeout_ms = if timeout_ms == 0 { DEFAULT_CONNECT_TIMEOUT_MS } else { timeout_ms };
 
         let opts = {

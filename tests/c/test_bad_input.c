@@ -588,7 +588,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_null_out_pointers);
     RUN_TEST(test_strings_utf8_and_header_injection);
     RUN_TEST(test_bad_uris);
-    RUN_KNOWN_BUG(test_uri_port_out_of_range, "ws://host:99999/ connects to port 80 instead of INVALID_ARGUMENT");
+    RUN_TEST(test_uri_port_out_of_range);
     RUN_TEST(test_invalid_enums_and_numbers);
     RUN_TEST(test_send_and_close_in_wrong_state);
     RUN_TEST(test_result_names);

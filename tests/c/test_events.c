@@ -659,7 +659,6 @@ int main(int argc, char **argv) {
     RUN_TEST(test_runtime_free_inside_callback);
     RUN_TEST(test_routing_channel_then_websocket_then_queue);
     RUN_TEST(test_free_handles_inside_callback);
-    RUN_KNOWN_BUG(test_reset_callback_runs_on_runtime_thread,
-                  "the RESET callback runs synchronously on the thread calling using_transport");
+    RUN_TEST(test_reset_callback_runs_on_runtime_thread);
     return h_finish();
 }

@@ -9,12 +9,13 @@
 # Prints "csharp: N passed, N failed[, N skipped]" last and exits non-zero on any failure.
 #
 # Options: --no-build (skip cargo), --no-example, any other args go to nunit-console
-# (e.g. -run=CtrlChan.Tests.MainFlowTests).
+# (e.g. -run=CtrlChan.Tests.MainFlowTests). CTRLCHAN_CSHARP_BUILD=DIR builds elsewhere
+# (the directory is wiped first, so two runs must not share it).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
-BUILD="$HERE/build"
+BUILD="${CTRLCHAN_CSHARP_BUILD:-$HERE/build}"   # override to keep concurrent runs apart
 CARGO_BUILD=1
 RUN_EXAMPLE=1
 NUNIT_ARGS=()
@@ -84,6 +85,7 @@ log "mcs CtrlChan.dll"
 log "mcs CtrlChan.Tests.dll"
 "${MCS[@]}" -target:library -out:"$BUILD/CtrlChan.Tests.dll" -r:"$BUILD/CtrlChan.dll" -r:"$BUILD/nunit.framework.dll" \
     "$HERE"/CtrlChan.Tests/*.cs
+"${MCS[@]}" -target:exe -out:"$BUILD/ExitHelper.exe" -r:"$BUILD/CtrlChan.dll" "$HERE"/CtrlChan.Tests/ExitHelper/*.cs
 log "mcs ControlChannelTriggerSample.exe"
 "${MCS[@]}" -target:exe -out:"$BUILD/ControlChannelTriggerSample.exe" -r:"$BUILD/CtrlChan.dll" \
     "$REPO"/examples/csharp/*.cs
@@ -106,7 +108,7 @@ fi
 # ---- NUnit -----------------------------------------------------------------------------
 log "nunit-console"
 set +e
-(cd "$BUILD" && timeout 1500 nunit-console -nologo -noshadow -labels \
+(cd "$BUILD" && timeout 900 nunit-console -nologo -noshadow -labels \
     -xml="$BUILD/TestResult.xml" "${NUNIT_ARGS[@]}" "$BUILD/CtrlChan.Tests.dll" </dev/null)
 NUNIT_RC=$?
 set -e

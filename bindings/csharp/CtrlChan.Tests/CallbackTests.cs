@@ -125,3 +125,42 @@ namespace CtrlChan.Tests
         }
     }
 }
+
+namespace CtrlChan.Tests
+{
+    [TestFixture, Timeout(120000)]
+    public class ProcessExitTests
+    {
+        // A process that ends while events are being delivered -- without disposing its runtime,
+        // with handlers that throw, or through Environment.Exit -- must end promptly with its own
+        // exit code: no hang waiting for the runtime thread, no crash in native code.
+        [TestCase("return", 0)]
+        [TestCase("throw", 0)]
+        [TestCase("exit", 3)]
+        public void ProcessEndsCleanlyWhileEventsFlow(string mode, int expectedExitCode)
+        {
+            string dir = System.IO.Path.GetDirectoryName(typeof(ProcessExitTests).Assembly.Location);
+            string exe = System.IO.Path.Combine(dir, "ExitHelper.exe");
+            Assert.IsTrue(System.IO.File.Exists(exe), exe + " is built by run-tests.sh");
+            var psi = new System.Diagnostics.ProcessStartInfo("mono", "\"" + exe + "\" " + PeerFixture.Server.Port + " " + mode)
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            using (var p = System.Diagnostics.Process.Start(psi))
+            {
+                var stdout = p.StandardOutput.ReadToEndAsync();
+                var stderr = p.StandardError.ReadToEndAsync();
+                bool exited = p.WaitForExit(60000);
+                if (!exited) { try { p.Kill(); } catch (Exception) { } }
+                Assert.IsTrue(exited, "the process hung at exit");
+                p.WaitForExit();
+                StringAssert.Contains("exiting after", stdout.Result);
+                Assert.AreEqual(expectedExitCode, p.ExitCode, "stderr: " + stderr.Result);
+                StringAssert.DoesNotContain("panicked", stderr.Result);
+                StringAssert.DoesNotContain("SIGSEGV", stderr.Result);
+            }
+        }
+    }
+}

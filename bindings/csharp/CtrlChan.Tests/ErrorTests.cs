@@ -37,6 +37,10 @@ namespace CtrlChan.Tests
             Assert.Throws<ArgumentOutOfRangeException>(() => new ControlChannelTrigger(_rt, "x", TimeSpan.FromSeconds(-1)));
             Assert.Throws<ArgumentOutOfRangeException>(() => new ControlChannelTrigger(_rt, "x", 0u));
             Assert.Throws<ArgumentOutOfRangeException>(() => new ControlChannelTrigger(_rt, "x", 1441u));
+            Assert.Throws<ArgumentOutOfRangeException>(() => new ControlChannelTrigger(_rt, "x", -1));
+            int minutes = 15;
+            using (var fromInt = new ControlChannelTrigger(_rt, "int", minutes, ControlChannelTriggerResourceType.RequestSoftwareSlot))
+                Assert.AreEqual(15u, fromInt.ServerKeepAliveIntervalInMinutes);
             Assert.Throws<ArgumentOutOfRangeException>(() => new ControlChannelTrigger(_rt, "x", TimeSpan.FromSeconds(1), (ControlChannelTriggerResourceType)9));
             using (var lo = new ControlChannelTrigger(_rt, "lo", TimeSpan.FromMilliseconds(100)))
             using (var hi = new ControlChannelTrigger(_rt, "hi", 1440u))

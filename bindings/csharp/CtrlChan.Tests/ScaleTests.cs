@@ -113,6 +113,8 @@ namespace CtrlChan.Tests
                 for (int r = 0; r < Rounds; r++)
                 {
                     CreateAndDrop(rt, PerRound, r);
+                    if (r == 0)   // the wrappers dropped without Dispose still hold their handlers here
+                        Assert.That(Callbacks.LiveUserdata, Is.GreaterThan(baseUserdata + PerRound), "handlers registered before GC");
                     FullGc();
                 }
                 // Every dropped wrapper was finalized: its native handle freed, its handler's

@@ -59,6 +59,7 @@ namespace CtrlChan
         private static long s_finalized;
 
         [ThreadStatic] private static int t_depth;
+        [ThreadStatic] private static bool t_seen;
 
         /// <summary>True while the calling thread is inside a ctrlchan callback.</summary>
         internal static bool InCallback { get { return t_depth > 0; } }
@@ -85,6 +86,7 @@ namespace CtrlChan
 
         private static void OnFinalize(IntPtr userdata)
         {
+            MarkRuntimeThread();
             try
             {
                 FreeUserdata(userdata);
@@ -96,8 +98,30 @@ namespace CtrlChan
             }
         }
 
+        /// <summary>
+        /// A native runtime thread becomes a managed thread the first time it calls back. Mark it
+        /// background: Mono otherwise counts it as a foreground thread and waits for it at exit.
+        /// Finalizer callbacks can also run on the thread that frees a handle (any app thread),
+        /// so only threads the library created (named "ctrlchan-...") are marked.
+        /// </summary>
+        private static void MarkRuntimeThread()
+        {
+            if (t_seen) return;
+            t_seen = true;
+            try
+            {
+                string comm = System.IO.File.ReadAllText("/proc/thread-self/comm").Trim();
+                if (!comm.StartsWith("ctrlchan", StringComparison.Ordinal)) return;
+                Thread t = Thread.CurrentThread;
+                t.IsBackground = true;
+                if (t.Name == null) t.Name = comm;
+            }
+            catch (Exception) { }
+        }
+
         private static void OnEvent(IntPtr userdata, IntPtr ev)
         {
+            MarkRuntimeThread();
             t_depth++;
             ControlChannelRuntime runtime = null;
             ControlChannelEventArgs args = null;

@@ -41,6 +41,19 @@ namespace CtrlChan
         {
         }
 
+        /// <summary>Same as the uint overload, for callers holding the minutes in an int.</summary>
+        public ControlChannelTrigger(ControlChannelRuntime runtime, string channelId, int serverKeepAliveIntervalInMinutes)
+            : this(runtime, channelId, CheckedMinutes(serverKeepAliveIntervalInMinutes), ControlChannelTriggerResourceType.RequestSoftwareSlot)
+        {
+        }
+
+        /// <summary>Same as the uint overload, for callers holding the minutes in an int.</summary>
+        public ControlChannelTrigger(ControlChannelRuntime runtime, string channelId, int serverKeepAliveIntervalInMinutes,
+                                     ControlChannelTriggerResourceType resourceType)
+            : this(runtime, channelId, CheckedMinutes(serverKeepAliveIntervalInMinutes), resourceType)
+        {
+        }
+
         /// <summary>Server keep-alive interval as a TimeSpan (100 ms … 24 h), software slot.</summary>
         public ControlChannelTrigger(ControlChannelRuntime runtime, string channelId, TimeSpan serverKeepAliveInterval)
             : this(runtime, channelId, serverKeepAliveInterval, ControlChannelTriggerResourceType.RequestSoftwareSlot)
@@ -68,7 +81,6 @@ namespace CtrlChan
                 throw new ArgumentException("invalid channel: " + Errors.LastError(), "channelId");
             Errors.Check(r, "ctrlchan_channel_new", "ControlChannelRuntime");
             Handle = CtrlChanHandle.Wrap<ChannelHandle>(p);
-            Handle.SetParent(runtime.Handle);
             Runtime = runtime;
             _id = channelId;
             Registry.Register(p, this);
@@ -82,6 +94,13 @@ namespace CtrlChan
                 throw ex;
             }
             _childId = runtime.AddChild(this);
+        }
+
+        private static uint CheckedMinutes(int minutes)
+        {
+            if (minutes < 1 || minutes > 1440)
+                throw new ArgumentOutOfRangeException("serverKeepAliveIntervalInMinutes", minutes, "must be between 1 and 1440 minutes");
+            return (uint)minutes;
         }
 
         private static TimeSpan MinutesToInterval(uint minutes)

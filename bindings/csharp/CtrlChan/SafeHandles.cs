@@ -1,9 +1,11 @@
 // One SafeHandle subclass per native handle type (wasmtime-dotnet pattern).
 //
-// A child handle (websocket, channel) holds a reference on its runtime's handle
-// (DangerousAddRef), so even when everything becomes garbage at once and the GC
-// finalizes handles in arbitrary order, ctrlchan_runtime_free runs after the last
-// ctrlchan_websocket_free / ctrlchan_channel_free of that runtime.
+// Handles are released independently. The C ABI allows freeing a websocket or channel
+// after its runtime (its handle stays a valid handle reporting INVALID_STATE/CLOSED until
+// freed), so when the GC finalizes everything at once the order does not matter. A child
+// must NOT hold a reference on the runtime's SafeHandle: a collected-but-not-yet-finalized
+// child would then delay ctrlchan_runtime_free past ControlChannelRuntime.Dispose(), leaving
+// the reactor thread running (and Mono waiting for it at exit).
 using System;
 using System.Runtime.InteropServices;
 
@@ -11,8 +13,6 @@ namespace CtrlChan
 {
     internal abstract class CtrlChanHandle : SafeHandle
     {
-        private SafeHandle _parent;
-
         protected CtrlChanHandle() : base(IntPtr.Zero, true) { }
 
         public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
@@ -25,29 +25,12 @@ namespace CtrlChan
             return h;
         }
 
-        /// <summary>Keeps <paramref name="parent"/> alive until this handle is released.</summary>
-        internal void SetParent(SafeHandle parent)
-        {
-            bool added = false;
-            parent.DangerousAddRef(ref added);
-            if (added) _parent = parent;
-        }
-
         protected abstract void Free(IntPtr h);
 
         protected override bool ReleaseHandle()
         {
-            try
-            {
-                Registry.Unregister(handle);
-                Free(handle);
-            }
-            finally
-            {
-                SafeHandle p = _parent;
-                _parent = null;
-                if (p != null) p.DangerousRelease();
-            }
+            Registry.Unregister(handle);
+            Free(handle);
             return true;
         }
     }

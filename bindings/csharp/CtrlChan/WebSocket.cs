@@ -218,7 +218,6 @@ namespace CtrlChan
             IntPtr p;
             Errors.Check(NativeMethods.ctrlchan_websocket_new(runtime.Handle, kind, out p), "ctrlchan_websocket_new", "ControlChannelRuntime");
             Handle = CtrlChanHandle.Wrap<WebSocketHandle>(p);
-            Handle.SetParent(runtime.Handle);
             Runtime = runtime;
             Registry.Register(p, this);
             IntPtr userdata = Callbacks.AllocUserdata(this);

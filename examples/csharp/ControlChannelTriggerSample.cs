@@ -225,6 +225,8 @@ namespace CtrlChanSample
             PostSocketRead(MAX_BUFFER_LENGTH);
         }
 
+        public ControlChannelTrigger Channel { get { return channel; } }
+
         public void Reset()
         {
             if (channel != null) { channel.Dispose(); channel = null; }
@@ -268,6 +270,8 @@ namespace CtrlChanSample
                         return 1;
                     }
                     Thread.Sleep(TimeSpan.FromSeconds(seconds));
+                    // A read may complete after the push notification that announced it: process the rest.
+                    PushNotifyTask.Run(comm.Channel);
                     var stats = runtime.GetStatistics();
                     Diag.DebugPrint(string.Format(
                         "summary: {0} bytes read, {1} messages processed, {2} keep-alives ({3} sent, {4} acked), {5} wake-ups",

@@ -296,8 +296,7 @@ namespace CtrlChan.Tests
                 s.Socket.Close(4002, "client bye");
                 var c = s.Closed.First(Wait.Short);
                 Assert.AreEqual((ushort)4002, c.Code);
-                // The core may still report CLOSING for a moment after the CLOSED event.
-                Assert.IsTrue(Wait.Until(() => s.Socket.State == WebSocketConnectionState.Closed, Wait.Short), "state " + s.Socket.State);
+                Assert.AreEqual(WebSocketConnectionState.Closed, s.Socket.State, "the state is CLOSED once the CLOSED event is raised");
                 Assert.AreEqual(CtrlChanResult.Closed, Assert.Throws<CtrlChanException>(() => s.Socket.Close()).Result);
                 Assert.AreEqual(CtrlChanResult.Closed, Assert.Throws<CtrlChanException>(() => s.Socket.SendAsync("x")).Result);
             }

@@ -139,6 +139,10 @@ namespace CtrlChan
             Event = ev;
         }
         public Exception Exception { get; private set; }
+        /// <summary>The exception, named as in System.UnhandledExceptionEventArgs.</summary>
+        public object ExceptionObject { get { return Exception; } }
+        /// <summary>Always false: the process keeps running.</summary>
+        public bool IsTerminating { get { return false; } }
         /// <summary>The event whose handler threw (null if it happened outside a handler).</summary>
         public ControlChannelEventArgs Event { get; private set; }
     }

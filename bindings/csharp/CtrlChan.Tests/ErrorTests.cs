@@ -130,6 +130,10 @@ namespace CtrlChan.Tests
                 Assert.Throws<InvalidOperationException>(() => ws.Control.SupportedProtocols.Add("late"));
                 Assert.AreEqual(0, ws.Control.SupportedProtocols.Count, "a rejected protocol is not listed");
                 Assert.Throws<InvalidOperationException>(() => ws.ConnectAsync(PeerFixture.Url("/echo")), "connect twice");
+                using (var other = new ControlChannelTrigger(_rt, "other", TimeSpan.FromSeconds(30)))
+                    Assert.Throws<InvalidOperationException>(() => other.UsingTransport(ws), "a connected socket cannot be bound");
+                using (var fresh = new MessageWebSocket(_rt))
+                    Assert.Throws<InvalidOperationException>(() => ch.UsingTransport(fresh), "the current transport is still open");
             }
         }
 
@@ -173,6 +177,28 @@ namespace CtrlChan.Tests
                 Assert.IsNotNull(full, "BUFFER_FULL within 64 MB of sends");
                 Assert.AreEqual(CtrlChanResult.BufferFull, full.Result);
             }
+        }
+
+        [Test]
+        public void ZeroSizesAndLimitsAreOutOfRange()
+        {
+            using (var ws = new MessageWebSocket(_rt))
+            using (var sws = new StreamWebSocket(_rt))
+            {
+                Assert.Throws<ArgumentOutOfRangeException>(() => ws.Control.MaxMessageSize = 0);
+                Assert.Throws<ArgumentOutOfRangeException>(() => sws.Control.MaxMessageSize = 0);
+                Assert.Throws<ArgumentOutOfRangeException>(() => ws.Control.OutboundBufferSizeInBytes = 0);
+                Assert.Throws<ArgumentOutOfRangeException>(() => ws.Control.MessageType = (SocketMessageType)3);
+                Assert.Throws<ArgumentException>(() => sws.SendAsync(new byte[1], SocketMessageType.Utf8));
+                Assert.Throws<ArgumentOutOfRangeException>(() => ws.Control.ConnectTimeout = TimeSpan.Zero);
+                Assert.AreEqual(16u << 20, ws.Control.MaxMessageSize, "default 16 MiB");
+                Assert.AreEqual(SocketMessageType.Binary, ws.Control.MessageType, "default Binary");
+            }
+            Assert.Throws<ArgumentOutOfRangeException>(() => _rt.MaxChannels = 0);
+            Assert.Throws<ArgumentOutOfRangeException>(() => _rt.CoalescingWindow = TimeSpan.FromHours(2));
+            Assert.Throws<ArgumentOutOfRangeException>(() => _rt.CoalescingWindow = TimeSpan.FromMilliseconds(-1));
+            _rt.CoalescingWindow = TimeSpan.FromHours(1);
+            Assert.AreEqual(TimeSpan.FromHours(1), _rt.CoalescingWindow);
         }
 
         [Test]

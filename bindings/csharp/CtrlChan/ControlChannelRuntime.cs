@@ -137,6 +137,7 @@ namespace CtrlChan
             get { return _maxChannels; }
             set
             {
+                if (value == 0) throw new ArgumentOutOfRangeException("value", value, "at least one channel");
                 ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_runtime_set_max_channels(Handle, value), "ctrlchan_runtime_set_max_channels", "ControlChannelRuntime");
                 _maxChannels = value;
@@ -144,14 +145,14 @@ namespace CtrlChan
         }
 
         /// <summary>Keep-alives due within this window (capped at a quarter of a channel's interval)
-        /// are sent early, together. Default 1 s; zero disables coalescing.</summary>
+        /// are sent early, together. Default 1 s; zero disables coalescing; at most 1 h.</summary>
         public TimeSpan CoalescingWindow
         {
             get { return _coalescingWindow; }
             set
             {
                 ThrowIfDisposed();
-                uint ms = Time.ToMilliseconds(value, TimeSpan.Zero, TimeSpan.FromDays(1), "value");
+                uint ms = Time.ToMilliseconds(value, TimeSpan.Zero, TimeSpan.FromHours(1), "value");
                 Errors.Check(NativeMethods.ctrlchan_runtime_set_coalescing_window(Handle, ms), "ctrlchan_runtime_set_coalescing_window", "ControlChannelRuntime");
                 _coalescingWindow = TimeSpan.FromMilliseconds(ms);
             }

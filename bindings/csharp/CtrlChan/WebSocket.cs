@@ -76,6 +76,7 @@ namespace CtrlChan
             get { return _outboundBuffer; }
             set
             {
+                if (value == 0) throw new ArgumentOutOfRangeException("value", value, "the outbound buffer limit must be at least 1 byte");
                 Owner.ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_websocket_set_outbound_buffer_limit(Owner.Handle, value), "ctrlchan_websocket_set_outbound_buffer_limit", Owner.TypeName);
                 _outboundBuffer = value;
@@ -152,6 +153,7 @@ namespace CtrlChan
             }
             set
             {
+                if (value == 0) throw new ArgumentOutOfRangeException("value", value, "the maximum message size must be at least 1 byte");
                 Owner.ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_websocket_set_max_message_size(Owner.Handle, value), "ctrlchan_websocket_set_max_message_size", Owner.TypeName);
             }
@@ -194,6 +196,7 @@ namespace CtrlChan
             }
             set
             {
+                if (value == 0) throw new ArgumentOutOfRangeException("value", value, "the maximum message size must be at least 1 byte");
                 Owner.ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_websocket_set_max_message_size(Owner.Handle, value), "ctrlchan_websocket_set_max_message_size", Owner.TypeName);
             }

@@ -658,6 +658,17 @@ const char *ctrlchan_event_get_reason(const struct ctrlchan_event *ev);
 uint64_t ctrlchan_event_get_rtt_us(const struct ctrlchan_event *ev);
 
 /*
+ The failure behind an event, as a result code: `CONNECT_FAILED` events carry the connect error
+ (`CONNECT_FAILED`, `TLS_FAILED`, `HANDSHAKE_FAILED`, `TIMEOUT`, ...); `TRANSPORT_DISCONNECTED`
+ carries `TIMEOUT` (pong or close-handshake timeout), `TLS_FAILED` or `IO` (EOF, reset, I/O or
+ protocol error); a `CLOSED` event caused by an oversized incoming message carries
+ `MESSAGE_TOO_LARGE`. `OK` for every other event; `INVALID_HANDLE` for an invalid event.
+
+ Thread rules: any thread while the event is alive.
+ */
+ctrlchan_result ctrlchan_event_get_result(const struct ctrlchan_event *ev);
+
+/*
  Creates an RFC 6455 keep-alive task: PING mode, pong timeout 5000 ms.
 
  Ownership: the caller owns `*out` and must free it with `ctrlchan_keepalive_free`.

@@ -22,6 +22,8 @@ pub struct Event {
     pub close_code: u16,
     reason: Option<CString>,
     pub rtt_us: u64,
+    /// Why a CONNECT_FAILED / TRANSPORT_DISCONNECTED / CLOSED event happened, as a result code.
+    pub result: crate::error::ResultCode,
 }
 
 impl Event {
@@ -35,6 +37,7 @@ impl Event {
             close_code: 0,
             reason: None,
             rtt_us: 0,
+            result: crate::error::ResultCode::Ok,
         }
     }
 

@@ -208,6 +208,7 @@ fn hung_peer_is_detected_by_pong_timeout_exactly_once() {
     let ev = next(&rt, EventKind::TransportDisconnected, Duration::from_secs(3));
     let took = t0.elapsed();
     assert!(ev.reason().contains("pong timeout"), "{}", ev.reason());
+    assert_eq!(ev.result, ResultCode::Timeout);
     assert!(took <= Duration::from_millis(200 + 300 + 200), "detected after {took:?}");
     assert!(matches!(rt.next_event(Duration::from_millis(700)), Err(e) if e.code == ResultCode::Timeout));
 }
@@ -248,6 +249,7 @@ fn oversized_message_closes_with_1009() {
     ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
     let ev = next(&rt, EventKind::Closed, Duration::from_secs(3));
     assert_eq!(ev.close_code, 1009);
+    assert_eq!(ev.result, ResultCode::MessageTooLarge);
 }
 
 #[test]
@@ -279,6 +281,7 @@ fn async_connect_reports_events() {
     ws2.connect_async(&format!("ws://127.0.0.1:{port}/"), 2000).expect("async");
     let ev = next(&rt, EventKind::ConnectFailed, Duration::from_secs(3));
     assert!(ev.reason().contains("CONNECT_FAILED"), "{}", ev.reason());
+    assert_eq!(ev.result, ResultCode::ConnectFailed);
 }
 
 #[test]

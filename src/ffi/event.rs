@@ -205,5 +205,14 @@ pub extern "C" fn ctrlchan_event_get_rtt_us(ev: *const ctrlchan_event) -> u64 {
     with_event(ev, 0, |e| e.rtt_us)
 }
 
-#[allow(dead_code)]
-fn _kinds(_: EventKind, _: ResultCode) {}
+/// The failure behind an event, as a result code: `CONNECT_FAILED` events carry the connect error
+/// (`CONNECT_FAILED`, `TLS_FAILED`, `HANDSHAKE_FAILED`, `TIMEOUT`, ...); `TRANSPORT_DISCONNECTED`
+/// carries `TIMEOUT` (pong or close-handshake timeout), `TLS_FAILED` or `IO` (EOF, reset, I/O or
+/// protocol error); a `CLOSED` event caused by an oversized incoming message carries
+/// `MESSAGE_TOO_LARGE`. `OK` for every other event; `INVALID_HANDLE` for an invalid event.
+///
+/// Thread rules: any thread while the event is alive.
+#[no_mangle]
+pub extern "C" fn ctrlchan_event_get_result(ev: *const ctrlchan_event) -> ResultCode {
+    with_event(ev, ResultCode::InvalidHandle, |e| e.result)
+}

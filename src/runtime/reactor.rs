@@ -279,13 +279,13 @@ impl Reactor {
         }
         if let Some((d, report)) = c.close_deadline {
             if d <= now {
-                let ev = report.then(|| self.disconnect_event(c, "close handshake timed out: the peer did not answer the close frame"));
+                let ev = report.then(|| self.disconnect_event(c, ResultCode::Timeout, "close handshake timed out: the peer did not answer the close frame"));
                 return self.terminate(c, ev);
             }
         }
         if c.pong_deadline.is_some_and(|d| d <= now) {
             let to = c.outstanding.front().map(|o| o.2).unwrap_or(0);
-            let ev = self.disconnect_event(c, &format!("pong timeout: no pong within {to} ms of a keep-alive ping"));
+            let ev = self.disconnect_event(c, ResultCode::Timeout, &format!("pong timeout: no pong within {to} ms of a keep-alive ping"));
             return self.terminate(c, Some(ev));
         }
         if let (Some(ch), Phase::Open(_), false) = (&c.ka_channel, &c.phase, c.closing) {
@@ -627,8 +627,9 @@ impl Reactor {
         c.ws.cond.notify_all();
         if c.notify_events && !c.terminal_sent {
             c.terminal_sent = true;
-            let ev = Event::new(EventKind::ConnectFailed, Some(c.ws.clone()), c.ws.channel())
+            let mut ev = Event::new(EventKind::ConnectFailed, Some(c.ws.clone()), c.ws.channel())
                 .with_reason(&format!("{}: {}", err.code.name(), err.message));
+            ev.result = err.code;
             self.rt.deliver(ev);
         }
         Flow::Drop
@@ -747,8 +748,10 @@ impl Reactor {
         Flow::Keep
     }
 
-    fn disconnect_event(&self, c: &Conn, reason: &str) -> Event {
-        Event::new(EventKind::TransportDisconnected, Some(c.ws.clone()), c.ws.channel()).with_reason(reason)
+    fn disconnect_event(&self, c: &Conn, result: ResultCode, reason: &str) -> Event {
+        let mut ev = Event::new(EventKind::TransportDisconnected, Some(c.ws.clone()), c.ws.channel()).with_reason(reason);
+        ev.result = result;
+        ev
     }
 
     fn on_error(&mut self, c: &mut Conn, e: tungstenite::Error) -> Flow {
@@ -770,6 +773,7 @@ impl Reactor {
                 }
                 let mut ev = Event::new(EventKind::Closed, Some(c.ws.clone()), c.ws.channel()).with_reason(&reason);
                 ev.close_code = 1009;
+                ev.result = ResultCode::MessageTooLarge;
                 self.terminate(c, Some(ev))
             }
             E::Capacity(other) => {
@@ -780,10 +784,11 @@ impl Reactor {
                 let mut ev = Event::new(EventKind::Closed, Some(c.ws.clone()), c.ws.channel())
                     .with_reason(&format!("capacity exceeded: {other}"));
                 ev.close_code = 1009;
+                ev.result = ResultCode::MessageTooLarge;
                 self.terminate(c, Some(ev))
             }
             E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-                let ev = self.disconnect_event(c, "EOF: the peer closed the TCP connection without a close frame");
+                let ev = self.disconnect_event(c, ResultCode::Io, "EOF: the peer closed the TCP connection without a close frame");
                 self.terminate(c, Some(ev))
             }
             E::Io(io) => {
@@ -798,7 +803,14 @@ impl Reactor {
                         _ => format!("I/O error: {io}"),
                     }
                 };
-                let ev = self.disconnect_event(c, &reason);
+                let code = if is_tls_failure(&io).is_some() {
+                    ResultCode::TlsFailed
+                } else if io.kind() == io::ErrorKind::TimedOut {
+                    ResultCode::Timeout
+                } else {
+                    ResultCode::Io
+                };
+                let ev = self.disconnect_event(c, code, &reason);
                 self.terminate(c, Some(ev))
             }
             E::Utf8(_) => {
@@ -806,7 +818,7 @@ impl Reactor {
                     let _ = sock.close(Some(CloseFrame { code: CloseCode::Invalid, reason: Utf8Bytes::from_static("invalid UTF-8") }));
                     let _ = sock.flush();
                 }
-                let ev = self.disconnect_event(c, "protocol error: invalid UTF-8 in a text message");
+                let ev = self.disconnect_event(c, ResultCode::Io, "protocol error: invalid UTF-8 in a text message");
                 self.terminate(c, Some(ev))
             }
             other => {
@@ -814,7 +826,7 @@ impl Reactor {
                     let _ = sock.close(Some(CloseFrame { code: CloseCode::Protocol, reason: Utf8Bytes::from_static("protocol error") }));
                     let _ = sock.flush();
                 }
-                let ev = self.disconnect_event(c, &format!("protocol error: {other}"));
+                let ev = self.disconnect_event(c, ResultCode::Io, &format!("protocol error: {other}"));
                 self.terminate(c, Some(ev))
             }
         }

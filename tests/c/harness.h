@@ -741,6 +741,7 @@ typedef struct h_rec_event {
     uint16_t close_code;
     char reason[256];
     uint64_t rtt_us;
+    ctrlchan_result result;
 } h_rec_event;
 
 /* Copies every event a callback sees; thread-safe; counts finalizer calls. */
@@ -795,6 +796,7 @@ static inline void h_recorder_add(h_recorder *r, const ctrlchan_event *ev) {
     e.close_code = ctrlchan_event_get_close_code(ev);
     snprintf(e.reason, sizeof e.reason, "%s", ctrlchan_event_get_reason(ev));
     e.rtt_us = ctrlchan_event_get_rtt_us(ev);
+    e.result = ctrlchan_event_get_result(ev);
     pthread_mutex_lock(&r->mu);
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;

@@ -147,6 +147,7 @@ static void event_fns_invalid(ctrlchan_event *bad) {
     s = ctrlchan_event_get_reason(bad);
     CHECK(s != NULL && s[0] == '\0');
     CHECK_INT_EQ(ctrlchan_event_get_rtt_us(bad), 0);
+    CHECK_INT_EQ(ctrlchan_event_get_result(bad), CTRLCHAN_RESULT_INVALID_HANDLE);
     ctrlchan_event_free(bad); /* no-op */
 }
 

@@ -209,6 +209,7 @@ namespace CtrlChan.Tests
                     Assert.That(detectedAfter, Is.LessThan(TimeSpan.FromMilliseconds(1500)), "detection took " + detectedAfter);
                     Assert.AreEqual(ControlChannelEventKind.TransportDisconnected, d.Kind);
                     StringAssert.IsMatch("(?i)pong|time", d.Reason, "the reason names the pong timeout");
+                    Assert.AreEqual(CtrlChanResult.Timeout, d.Result, "the cause as a result code");
                     Assert.AreEqual("test", d.ChannelId);
                     Thread.Sleep(1000);
                     Assert.AreEqual(1, s.Disconnects.Count, "exactly once");

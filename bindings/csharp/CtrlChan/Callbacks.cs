@@ -183,7 +183,9 @@ namespace CtrlChan
                 rtt = TimeSpan.FromTicks((long)Math.Min(us, (ulong)(long.MaxValue / 10)) * 10);
             }
             string reason = Utf8.Decode(NativeMethods.ctrlchan_event_get_reason(ev));
-            return new ControlChannelEventArgs(kind, channelId, type, data, code, reason, rtt);
+            var args = new ControlChannelEventArgs(kind, channelId, type, data, code, reason, rtt);
+            args.Result = NativeMethods.ctrlchan_event_get_result(ev);
+            return args;
         }
 
         /// <summary>Invokes each subscriber separately; a throwing subscriber is reported

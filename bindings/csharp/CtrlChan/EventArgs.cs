@@ -20,6 +20,7 @@ namespace CtrlChan
         {
             Channel = other.Channel;
             WebSocket = other.WebSocket;
+            Result = other.Result;
         }
 
         internal ControlChannelEventArgs(ControlChannelEventKind kind, string channelId, SocketMessageType messageType,
@@ -49,6 +50,9 @@ namespace CtrlChan
         public string Reason { get; private set; }
         /// <summary>Round-trip time of a KeepAlive in Ping mode (zero otherwise).</summary>
         public TimeSpan RoundTripTime { get; private set; }
+        /// <summary>The cause of a ConnectFailed / TransportDisconnected / Closed event as a result
+        /// code (for example TlsFailed, HandshakeFailed, Timeout, Io, MessageTooLarge); Ok otherwise.</summary>
+        public CtrlChanResult Result { get; internal set; }
 
         /// <summary>Length of the message payload in bytes.</summary>
         public int DataLength { get { return _data.Length; } }

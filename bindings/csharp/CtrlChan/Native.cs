@@ -70,6 +70,7 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern ushort ctrlchan_event_get_close_code(IntPtr ev);
         [DllImport(Lib, CallingConvention = CC)] internal static extern IntPtr ctrlchan_event_get_reason(IntPtr ev);
         [DllImport(Lib, CallingConvention = CC)] internal static extern ulong ctrlchan_event_get_rtt_us(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_event_get_result(IntPtr ev);
 
         // ---- websocket -----------------------------------------------------------
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_new(RuntimeHandle rt, WebSocketKind kind, out IntPtr ws);

@@ -372,19 +372,8 @@ namespace CtrlChan
             var tcs = TakePendingConnect();
             if (tcs == null) return false;
             if (e.Kind == ControlChannelEventKind.Connected) tcs.TrySetResult(true);
-            else tcs.TrySetException(ConnectFailure(e.Reason));
+            else tcs.TrySetException(new CtrlChanException(e.Result == CtrlChanResult.Ok ? CtrlChanResult.ConnectFailed : e.Result, e.Reason));
             return true;
-        }
-
-        private static Exception ConnectFailure(string reason)
-        {
-            // The CONNECT_FAILED event carries a reason text, not a result code.
-            string r = (reason ?? "").ToLowerInvariant();
-            CtrlChanResult code = CtrlChanResult.ConnectFailed;
-            if (r.Contains("tls") || r.Contains("certificate")) code = CtrlChanResult.TlsFailed;
-            else if (r.Contains("handshake") || r.Contains("http")) code = CtrlChanResult.HandshakeFailed;
-            else if (r.Contains("timed out") || r.Contains("timeout")) code = CtrlChanResult.Timeout;
-            return new CtrlChanException(code, reason);
         }
 
         // ---- sending ----------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Union
 
 from . import _ffi, _handle
-from ._enums import EventKind, SocketMessageType
+from ._enums import EventKind, ResultCode, SocketMessageType
 from ._errors import check
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,7 +27,8 @@ class Event:
     is gone); ``websocket`` likewise. ``data`` is the payload of a PUSH_NOTIFICATION;
     ``text`` its decoded form for UTF-8 messages. ``rtt`` is the keep-alive round trip in
     seconds (KEEPALIVE in PING mode; 0.0 otherwise). ``close_code``/``reason`` describe a
-    CLOSED event; ``reason`` also explains TRANSPORT_DISCONNECTED and CONNECT_FAILED.
+    CLOSED event; ``reason`` also explains TRANSPORT_DISCONNECTED and CONNECT_FAILED, and
+    ``result`` gives the same cause as a :class:`ResultCode` (``OK`` for ordinary events).
     """
 
     kind: EventKind
@@ -39,6 +40,7 @@ class Event:
     reason: str
     rtt: float
     websocket: Optional[Union["MessageWebSocket", "StreamWebSocket"]] = None
+    result: ResultCode = ResultCode.OK
 
     @property
     def text(self) -> Optional[str]:
@@ -93,6 +95,7 @@ def event_from_native(ev: int) -> Event:
         reason=_ffi.decode(lib.ctrlchan_event_get_reason(ev)),
         rtt=int(lib.ctrlchan_event_get_rtt_us(ev)) / 1_000_000.0,
         websocket=websocket,
+        result=ResultCode(int(lib.ctrlchan_event_get_result(ev))),
     )
 
 

@@ -204,6 +204,7 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_event_get_close_code": (c_uint16, [c_handle]),
     "ctrlchan_event_get_reason": (c_char_p, [c_handle]),
     "ctrlchan_event_get_rtt_us": (c_uint64, [c_handle]),
+    "ctrlchan_event_get_result": (c_result, [c_handle]),
 }
 
 

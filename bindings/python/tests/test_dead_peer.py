@@ -13,6 +13,7 @@ from ctrlchan import (
     CtrlChanError,
     EventKind,
     MessageWebSocket,
+    ResultCode,
     Runtime,
     WebSocketKeepAlive,
     WebSocketState,
@@ -41,6 +42,7 @@ def test_blackholed_peer_is_detected_by_pong_timeout(rt: Runtime, server) -> Non
         assert ev.kind is EventKind.TRANSPORT_DISCONNECTED
         assert ev.channel is ch and ev.channel_id == "channelOne"
         assert "timeout" in ev.reason.lower() or "pong" in ev.reason.lower(), ev.reason
+        assert ev.result is ResultCode.TIMEOUT
         assert elapsed <= interval + pong_timeout + SLACK, elapsed
         # Delivered exactly once, and keep-alives stop.
         sent = rt.statistics.keepalives_sent

@@ -19,6 +19,7 @@ from ctrlchan import (
     HandshakeFailedError,
     KeepAliveMode,
     MessageWebSocket,
+    ResultCode,
     Runtime,
     SocketMessageType,
     StreamWebSocket,
@@ -208,13 +209,14 @@ def test_connect_async_delivers_connected_and_connect_failed(rt: Runtime, server
     ch.using_transport(ws)
     ws.connect_async(server.url("/echo"), timeout=5.0)
     ev = wait_event(rt, [EventKind.CONNECTED, EventKind.CONNECT_FAILED])
-    assert ev.kind is EventKind.CONNECTED and ev.channel is ch
+    assert ev.kind is EventKind.CONNECTED and ev.channel is ch and ev.result is ResultCode.OK
     assert ch.wait_for_push_enabled() is ControlChannelTriggerStatus.SOFTWARE_SLOT_ALLOCATED
 
     bad = MessageWebSocket(rt)
     bad.connect_async(server.url("/no-such-path"), timeout=5.0)
     ev = wait_event(rt, [EventKind.CONNECTED, EventKind.CONNECT_FAILED])
     assert ev.kind is EventKind.CONNECT_FAILED and ev.websocket is bad and ev.reason
+    assert ev.result is ResultCode.HANDSHAKE_FAILED
 
 
 def test_aconnect(rt: Runtime, server) -> None:

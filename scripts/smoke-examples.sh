@@ -41,9 +41,12 @@ for f in examples/python/*.py; do
     timeout 120 "$PY" "$f" >"$tmp/py.out" 2>&1 || { echo "FAIL $f exited non-zero"; tail -30 "$tmp/py.out"; fails=$((fails+1)); continue; }
     check "$f" "$tmp/py.out" "[Pp]ush"
 done
-if [ -f bindings/csharp/build/ChannelSample.exe ]; then
-    (cd bindings/csharp/build && timeout 120 mono ChannelSample.exe) >"$tmp/cs.out" 2>&1 || { echo "FAIL C# sample exited non-zero"; tail -30 "$tmp/cs.out"; fails=$((fails+1)); }
-    check csharp-sample "$tmp/cs.out" "[Pp]ush"
+CS_BUILD="${CTRLCHAN_CSHARP_BUILD:-bindings/csharp/build}"
+if [ -f "$CS_BUILD/ControlChannelTriggerSample.exe" ]; then
+    (cd "$CS_BUILD" && timeout 120 mono ControlChannelTriggerSample.exe) >"$tmp/cs.out" 2>&1 || { echo "FAIL C# sample exited non-zero"; tail -30 "$tmp/cs.out"; fails=$((fails+1)); }
+    check csharp-sample "$tmp/cs.out" "WaitForPushEnabled: (Hardware|Software)SlotAllocated" "PushNotifyTask \\[channelOne\\]: msg 4" "KeepAlive \\[channelOne\\]: pong"
+else
+    echo "FAIL csharp-sample: $CS_BUILD/ControlChannelTriggerSample.exe was not built"; fails=$((fails+1))
 fi
 exec 7>&-
 echo "examples: $pass passed, $fails failed"

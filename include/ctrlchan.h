@@ -569,12 +569,23 @@ ctrlchan_result ctrlchan_channel_close(struct ctrlchan_channel *ch);
 ctrlchan_result ctrlchan_channel_get_id(const struct ctrlchan_channel *ch, const char **out);
 
 /*
- The server keep-alive interval given at creation, in ms.
+ The server keep-alive interval, in ms.
 
  Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
  */
 ctrlchan_result ctrlchan_channel_get_server_keepalive_interval(const struct ctrlchan_channel *ch,
                                                                uint32_t *out_ms);
+
+/*
+ Changes the server keep-alive interval, in ms (100 ... 86 400 000), like setting Windows
+ `ServerKeepAliveIntervalInMinutes`. The network interval restarts from the new value and the
+ next keep-alive is rescheduled at once.
+
+ Thread rules: any thread, including callbacks.
+ Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` out of range; `INVALID_STATE` (channel closed).
+ */
+ctrlchan_result ctrlchan_channel_set_server_keepalive_interval(struct ctrlchan_channel *ch,
+                                                               uint32_t ms);
 
 /*
  The resource type given at creation.

@@ -22,7 +22,7 @@ pub const MAX_ID_LEN: usize = 64;
 pub struct Channel {
     pub(crate) rt: Arc<RtShared>,
     id: CString,
-    server_interval_ms: u32,
+    server_interval_ms: AtomicU32,
     network_interval_ms: AtomicU32,
     resource_type: ResourceType,
     keepalive: Mutex<Option<Arc<KeepAlive>>>,
@@ -59,7 +59,7 @@ impl Channel {
         let ch = Arc::new(Channel {
             rt: shared.clone(),
             id,
-            server_interval_ms,
+            server_interval_ms: AtomicU32::new(server_interval_ms),
             network_interval_ms: AtomicU32::new(server_interval_ms),
             resource_type,
             keepalive: Mutex::new(None),
@@ -81,14 +81,38 @@ impl Channel {
         &self.id
     }
     pub fn server_keepalive_interval_ms(&self) -> u32 {
-        self.server_interval_ms
+        self.server_interval_ms.load(Ordering::Acquire)
+    }
+
+    /// Changes the server keep-alive interval (Windows `ServerKeepAliveIntervalInMinutes` is
+    /// writable too). The network interval restarts from the new value; keep-alives are
+    /// rescheduled at once.
+    pub fn set_server_keepalive_interval_ms(&self, ms: u32) -> Result<()> {
+        self.ensure_open()?;
+        if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&ms) {
+            return Err(Error::invalid_argument(format!(
+                "server keep-alive interval {ms} ms is outside {MIN_INTERVAL_MS}..={MAX_INTERVAL_MS} ms"
+            )));
+        }
+        self.server_interval_ms.store(ms, Ordering::Release);
+        self.network_interval_ms.store(ms, Ordering::Release);
+        self.reschedule();
+        Ok(())
+    }
+
+    fn reschedule(&self) {
+        if let Some(ws) = self.transport() {
+            if ws.state() == WebSocketState::Open {
+                let _ = self.rt.send(Cmd::Reschedule(ws));
+            }
+        }
     }
     pub fn resource_type(&self) -> ResourceType {
         self.resource_type
     }
     /// min(server interval, network interval): the interval keep-alives follow.
     pub fn current_keepalive_interval_ms(&self) -> u32 {
-        self.network_interval_ms.load(Ordering::Acquire).min(self.server_interval_ms)
+        self.network_interval_ms.load(Ordering::Acquire).min(self.server_interval_ms.load(Ordering::Acquire))
     }
     pub(crate) fn effective_interval(&self) -> Duration {
         Duration::from_millis(self.current_keepalive_interval_ms() as u64)
@@ -258,11 +282,7 @@ impl Channel {
         let _ = self.network_interval_ms.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
             Some((v / 2).max(MIN_INTERVAL_MS))
         });
-        if let Some(ws) = self.transport() {
-            if ws.state() == WebSocketState::Open {
-                let _ = self.rt.send(Cmd::Reschedule(ws));
-            }
-        }
+        self.reschedule();
         Ok(())
     }
 

@@ -382,3 +382,24 @@ fn idle_runtime_makes_no_wakeups_and_keepalive_wakeups_are_shared() {
     assert!(k_coal >= 80 && k_none >= 80, "about 5 rounds of 20 keep-alives each");
     assert!(w_coal * 3 < w_none * 2, "coalescing should save wake-ups: {w_coal} vs {w_none}");
 }
+
+#[test]
+fn changing_intervals_reschedules_keepalives_at_once() {
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    let (_ws, ch) = connected(&rt, srv.port, "/", 60_000);
+    ch.wait_for_push_enabled().expect("push");
+    assert!(matches!(rt.next_event(Duration::from_millis(600)), Err(e) if e.code == ResultCode::Timeout));
+    // The server now needs a keep-alive every 300 ms: the next one must not wait for the old 60 s.
+    ch.set_server_keepalive_interval_ms(300).expect("set");
+    assert_eq!(ch.server_keepalive_interval_ms(), 300);
+    assert_eq!(ch.current_keepalive_interval_ms(), 300);
+    let t0 = Instant::now();
+    let _ = next(&rt, EventKind::Keepalive, Duration::from_secs(2));
+    assert!(t0.elapsed() < Duration::from_millis(300 + 200), "first keep-alive after {:?}", t0.elapsed());
+    ch.decrease_network_keepalive_interval().expect("decrease");
+    assert_eq!(ch.current_keepalive_interval_ms(), 150);
+    assert_eq!(ch.set_server_keepalive_interval_ms(99).expect_err("range").code, ResultCode::InvalidArgument);
+    ch.set_server_keepalive_interval_ms(1000).expect("set");
+    assert_eq!(ch.current_keepalive_interval_ms(), 1000, "the network interval restarts from the new value");
+}

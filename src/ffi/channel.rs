@@ -208,7 +208,7 @@ pub extern "C" fn ctrlchan_channel_get_id(ch: *const ctrlchan_channel, out: *mut
     })
 }
 
-/// The server keep-alive interval given at creation, in ms.
+/// The server keep-alive interval, in ms.
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
 #[no_mangle]
@@ -218,6 +218,17 @@ pub extern "C" fn ctrlchan_channel_get_server_keepalive_interval(ch: *const ctrl
         *out_ms_arg(out_ms)? = c.server_keepalive_interval_ms();
         Ok(())
     })
+}
+
+/// Changes the server keep-alive interval, in ms (100 ... 86 400 000), like setting Windows
+/// `ServerKeepAliveIntervalInMinutes`. The network interval restarts from the new value and the
+/// next keep-alive is rescheduled at once.
+///
+/// Thread rules: any thread, including callbacks.
+/// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` out of range; `INVALID_STATE` (channel closed).
+#[no_mangle]
+pub extern "C" fn ctrlchan_channel_set_server_keepalive_interval(ch: *mut ctrlchan_channel, ms: u32) -> ResultCode {
+    ffi_guard(|| self::ch(ch)?.set_server_keepalive_interval_ms(ms))
 }
 
 /// The resource type given at creation.

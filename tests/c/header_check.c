@@ -66,7 +66,7 @@ static const any_fn every_export[] = {
     FN(ctrlchan_channel_set_keepalive), FN(ctrlchan_channel_set_event_handler),
     FN(ctrlchan_channel_current_keepalive_interval), FN(ctrlchan_channel_decrease_network_keepalive_interval),
     FN(ctrlchan_channel_flush_transport), FN(ctrlchan_channel_close), FN(ctrlchan_channel_get_id),
-    FN(ctrlchan_channel_get_server_keepalive_interval), FN(ctrlchan_channel_get_resource_type),
+    FN(ctrlchan_channel_get_server_keepalive_interval), FN(ctrlchan_channel_set_server_keepalive_interval), FN(ctrlchan_channel_get_resource_type),
     FN(ctrlchan_keepalive_new), FN(ctrlchan_keepalive_set_mode), FN(ctrlchan_keepalive_set_pong_timeout),
     FN(ctrlchan_keepalive_run), FN(ctrlchan_keepalive_free), FN(ctrlchan_keepalive_get_mode),
     FN(ctrlchan_keepalive_get_pong_timeout),

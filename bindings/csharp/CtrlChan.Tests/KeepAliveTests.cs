@@ -105,6 +105,25 @@ namespace CtrlChan.Tests
         }
 
         [Test]
+        public void ServerKeepAliveIntervalIsSettableLikeWindows()
+        {
+            using (var rt = new ControlChannelRuntime())
+            using (var ch = new ControlChannelTrigger(rt, "settable", 20u))
+            {
+                ch.DecreaseNetworkKeepAliveInterval();
+                ch.ServerKeepAliveIntervalInMinutes = 5;
+                Assert.AreEqual(5u, ch.ServerKeepAliveIntervalInMinutes);
+                Assert.AreEqual(TimeSpan.FromMinutes(5), ch.CurrentKeepAliveInterval, "the network interval restarts");
+                ch.ServerKeepAliveInterval = TimeSpan.FromMilliseconds(250);
+                Assert.AreEqual(TimeSpan.FromMilliseconds(250), ch.ServerKeepAliveInterval);
+                Assert.Throws<ArgumentOutOfRangeException>(() => ch.ServerKeepAliveIntervalInMinutes = 0);
+                Assert.Throws<ArgumentOutOfRangeException>(() => ch.ServerKeepAliveIntervalInMinutes = 1441);
+                Assert.Throws<ArgumentOutOfRangeException>(() => ch.ServerKeepAliveInterval = TimeSpan.FromMilliseconds(99));
+                Assert.AreEqual(TimeSpan.FromMilliseconds(250), ch.ServerKeepAliveInterval);
+            }
+        }
+
+        [Test]
         public void DecreaseNetworkKeepAliveIntervalLowersTheCurrentInterval()
         {
             using (var rt = new ControlChannelRuntime())

@@ -123,10 +123,22 @@ namespace CtrlChan
         /// <summary>The channel id given at construction.</summary>
         public string ControlChannelTriggerId { get { ThrowIfDisposed(); return _id; } }
 
-        /// <summary>Server keep-alive interval in whole minutes (rounded down; 0 for sub-minute intervals).</summary>
-        public uint ServerKeepAliveIntervalInMinutes { get { return (uint)(ServerKeepAliveInterval.Ticks / TimeSpan.TicksPerMinute); } }
+        /// <summary>Server keep-alive interval in whole minutes (rounded down; 0 for sub-minute intervals).
+        /// Settable, as on Windows (1 ... 1440): the network interval restarts from the new value and
+        /// keep-alives are rescheduled at once.</summary>
+        public uint ServerKeepAliveIntervalInMinutes
+        {
+            get { return (uint)(ServerKeepAliveInterval.Ticks / TimeSpan.TicksPerMinute); }
+            set
+            {
+                if (value < 1 || value > 1440)
+                    throw new ArgumentOutOfRangeException("value", value, "ServerKeepAliveIntervalInMinutes must be 1 ... 1440");
+                ServerKeepAliveInterval = TimeSpan.FromMinutes(value);
+            }
+        }
 
-        /// <summary>Server keep-alive interval.</summary>
+        /// <summary>Server keep-alive interval (100 ms ... 24 h). Settable: the network interval
+        /// restarts from the new value and keep-alives are rescheduled at once.</summary>
         public TimeSpan ServerKeepAliveInterval
         {
             get
@@ -135,6 +147,12 @@ namespace CtrlChan
                 uint ms;
                 Errors.Check(NativeMethods.ctrlchan_channel_get_server_keepalive_interval(Handle, out ms), "ctrlchan_channel_get_server_keepalive_interval", "ControlChannelTrigger");
                 return TimeSpan.FromMilliseconds(ms);
+            }
+            set
+            {
+                ThrowIfDisposed();
+                uint ms = Time.ToMilliseconds(value, MinServerKeepAliveInterval, MaxServerKeepAliveInterval, "value");
+                Errors.Check(NativeMethods.ctrlchan_channel_set_server_keepalive_interval(Handle, ms), "ctrlchan_channel_set_server_keepalive_interval", "ControlChannelTrigger");
             }
         }
 

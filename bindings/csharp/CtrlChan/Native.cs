@@ -108,6 +108,7 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_close(ChannelHandle ch);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_id(ChannelHandle ch, out IntPtr id);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_server_keepalive_interval(ChannelHandle ch, out uint ms);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_set_server_keepalive_interval(ChannelHandle ch, uint ms);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_resource_type(ChannelHandle ch, out ControlChannelTriggerResourceType type);
 
         // ---- keep-alive task -----------------------------------------------------

@@ -83,7 +83,9 @@ class ControlChannelTrigger(Handle):
 
     @property
     def server_keepalive_interval(self) -> float:
-        """Seconds: the keep-alive interval the server needs (set at creation)."""
+        """Seconds: the keep-alive interval the server needs (0.1 s ... 24 h). Settable, like
+        Windows' ``ServerKeepAliveIntervalInMinutes``: the network interval restarts from the new
+        value and keep-alives are rescheduled at once."""
         out = c_uint32()
         check(
             _ffi.lib.ctrlchan_channel_get_server_keepalive_interval(self._handle(), byref(out)),
@@ -91,10 +93,22 @@ class ControlChannelTrigger(Handle):
         )
         return out.value / 1000.0
 
+    @server_keepalive_interval.setter
+    def server_keepalive_interval(self, seconds: float) -> None:
+        ms = to_ms(seconds, "server_keepalive_interval")
+        check(
+            _ffi.lib.ctrlchan_channel_set_server_keepalive_interval(self._handle(), ms),
+            "ctrlchan_channel_set_server_keepalive_interval",
+        )
+
     @property
     def server_keepalive_interval_in_minutes(self) -> float:
         """The Windows unit of :attr:`server_keepalive_interval`."""
         return self.server_keepalive_interval / 60.0
+
+    @server_keepalive_interval_in_minutes.setter
+    def server_keepalive_interval_in_minutes(self, minutes: float) -> None:
+        self.server_keepalive_interval = minutes * 60.0
 
     @property
     def current_keepalive_interval(self) -> float:

@@ -184,6 +184,7 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_channel_free": (None, [c_handle]),
     "ctrlchan_channel_get_id": (c_result, [c_handle, _P(c_char_p)]),
     "ctrlchan_channel_get_server_keepalive_interval": (c_result, [c_handle, _P(c_uint32)]),
+    "ctrlchan_channel_set_server_keepalive_interval": (c_result, [c_handle, c_uint32]),
     "ctrlchan_channel_get_resource_type": (c_result, [c_handle, _P(c_enum)]),
     # keep-alive task
     "ctrlchan_keepalive_new": (c_result, [_P(c_handle)]),

@@ -11,6 +11,7 @@ import pytest
 from conftest import open_channel, wait_event
 from ctrlchan import (
     ControlChannelTrigger,
+    InvalidArgumentError,
     Event,
     EventKind,
     KeepAliveMode,
@@ -112,6 +113,24 @@ def test_decrease_network_keepalive_interval(rt: Runtime, server) -> None:
     assert all(b <= a for a, b in zip(seen, seen[1:])), seen
     assert seen[-1] == 0.1  # halved down to the 100 ms floor
     assert ch.server_keepalive_interval == 60.0  # the server's need is unchanged
+
+
+def test_server_keepalive_interval_is_settable_and_reschedules(rt: Runtime, server) -> None:
+    ch, ws = open_channel(rt, server.url("/echo"), interval=60.0)
+    assert rt.next_event(timeout=0.5) is None  # nothing due for a minute
+    ch.server_keepalive_interval = 0.3
+    assert ch.server_keepalive_interval == 0.3 and ch.current_keepalive_interval == 0.3
+    t0 = time.monotonic()
+    ev = wait_event(rt, [EventKind.KEEPALIVE], timeout=2.0)
+    assert ev.rtt > 0
+    assert time.monotonic() - t0 < 0.3 + 0.3, "rescheduled at once, not after the old 60 s"
+    ch.server_keepalive_interval_in_minutes = 2
+    assert ch.server_keepalive_interval == 120.0
+    with pytest.raises(InvalidArgumentError):
+        ch.server_keepalive_interval = 0.05
+    with pytest.raises(TypeError):
+        ch.server_keepalive_interval = "fast"  # type: ignore[assignment]
+    assert ch.server_keepalive_interval == 120.0
 
 
 def test_keepalive_task_properties() -> None:

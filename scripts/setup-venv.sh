@@ -35,10 +35,12 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/nul
     if ! "$PYTHON" -m venv "$VENV"; then
         # Debian's own python3 ships venv/ensurepip separately.
         rm -rf "$VENV"
-        if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        SUDO=""
+        [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+        if command -v apt-get >/dev/null 2>&1 && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; }; then
             echo "setup-venv: '$PYTHON -m venv' failed; installing python3-venv"
-            DEBIAN_FRONTEND=noninteractive apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+            $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+            $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
         fi
         if ! "$PYTHON" -m venv "$VENV"; then
             echo "setup-venv: '$PYTHON -m venv' failed; install python3-venv" >&2

@@ -7,11 +7,11 @@
 # them all). Each stage prints a banner; the run ends with a summary and the line
 # "N passed, N failed" counting stages. Exit status is non-zero if any stage failed.
 #
-#   setup    scripts/setup-venv.sh, scripts/setup-mono.sh
+#   setup    scripts/setup-tools.sh (make, g++), scripts/setup-venv.sh
 #   rust     cargo build --release && cargo test --release (incl. header freshness)
 #   c        make -C tests/c test           (C tests under ASan; SKIPPED without a Makefile)
 #   python   pytest tests/peer, then bindings/python/run-tests.sh if present
-#   csharp   bindings/csharp/run-tests.sh   (SKIPPED if absent)
+#   csharp   bindings/csharp/run-tests.sh   (installs Mono/NUnit via scripts/setup-mono.sh)
 #   examples scripts/smoke-examples.sh      (SKIPPED if absent)
 #
 # Environment for the stages: .venv/bin first on PATH, CTRLCHAN_PYTHON = the venv's
@@ -50,8 +50,10 @@ banner() {
 # --- stage bodies (each runs in a subshell with errexit) -----------------------------
 
 stage_setup() {
+    bash scripts/setup-tools.sh
     bash scripts/setup-venv.sh
-    bash scripts/setup-mono.sh
+    # Mono + NUnit are installed by the csharp stage (bindings/csharp/run-tests.sh calls
+    # scripts/setup-mono.sh), so a machine without them still runs every other stage.
 }
 
 stage_rust() {

@@ -213,6 +213,8 @@ impl Channel {
             None => return Ok(Status::TransportDisconnected),
         };
         let mut slot = self.slot.lock();
+        // close() flips `closed` under this lock: a channel closed meanwhile gets no slot.
+        self.ensure_open()?;
         if let Some(s) = *slot {
             if ws.state() == WebSocketState::Open {
                 return Ok(s);
@@ -254,15 +256,16 @@ impl Channel {
         } else {
             Status::SoftwareSlotAllocated
         };
-        *slot = Some(status);
-        drop(slot);
+        // Still under the slot lock, so a concurrent close() queues its DisableKeepalive after this.
         if let Err(e) = self.rt.send(Cmd::EnableKeepalive(ws, self.clone())) {
-            self.release_slot();
+            drop(slot);
+            let _ = self.rt.active_slots.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
             if self.rt.is_shutting_down() {
                 return Ok(Status::ServiceUnavailable);
             }
             return Err(e);
         }
+        *slot = Some(status);
         Ok(status)
     }
 
@@ -307,10 +310,15 @@ impl Channel {
 
     /// Stops keep-alives and releases the slot. The transport stays open (the app owns it).
     pub fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
+        {
+            let mut slot = self.slot.lock();
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return Ok(());
+            }
+            if slot.take().is_some() {
+                let _ = self.rt.active_slots.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+            }
         }
-        self.release_slot();
         if let Some(ws) = self.transport.lock().take() {
             {
                 let mut b = ws.channel.lock();

@@ -403,3 +403,63 @@ fn changing_intervals_reschedules_keepalives_at_once() {
     ch.set_server_keepalive_interval_ms(1000).expect("set");
     assert_eq!(ch.current_keepalive_interval_ms(), 1000, "the network interval restarts from the new value");
 }
+
+#[test]
+fn pong_timeout_fires_even_when_it_spans_many_intervals() {
+    // 100 ms interval, 1.5 s pong timeout: 15+ unanswered pings are sent before the deadline.
+    let srv = server(Mode::Hang);
+    let rt = Runtime::new().expect("runtime");
+    let (_ws, ch) = connected(&rt, srv.port, "/", 100);
+    let ka = KeepAlive::new();
+    ka.set_pong_timeout_ms(1500).expect("timeout");
+    ch.set_keepalive(Some(ka)).expect("set ka");
+    let t0 = Instant::now();
+    ch.wait_for_push_enabled().expect("push");
+    let ev = next(&rt, EventKind::TransportDisconnected, Duration::from_secs(5));
+    let took = t0.elapsed();
+    assert_eq!(ev.result, ResultCode::Timeout, "{}", ev.reason());
+    assert!(took >= Duration::from_millis(1500) && took <= Duration::from_millis(100 + 1500 + 300), "{took:?}");
+}
+
+#[test]
+fn shutdown_from_a_callback_wakes_waiters_and_releases_handlers() {
+    let srv = server(Mode::Push(1));
+    let rt = Runtime::new().expect("runtime");
+    let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    let ch = Channel::new(&rt, "cb-free", 60_000, ResourceType::RequestSoftwareSlot).expect("ch");
+    struct Flag(Arc<AtomicBool>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let released = Arc::new(AtomicBool::new(false));
+    let flag = Flag(released.clone());
+    let rt2 = rt.clone();
+    ch.set_handler(Some(Arc::new(move |ev: &ctrlchan::Event| {
+        let _ = &flag;
+        if ev.kind == EventKind::PushNotification {
+            // Not joined (we are the runtime thread), but the shutdown must still complete.
+            assert_eq!(rt2.shutdown().expect_err("from callback").code, ResultCode::InvalidState);
+        }
+    })))
+    .expect("handler");
+    ch.using_transport(&ws).expect("bind");
+    let waiter = {
+        let rt = rt.clone();
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let r = rt.next_event(Duration::from_secs(20));
+            (r.map(|_| ()).map_err(|e| e.code), t0.elapsed())
+        })
+    };
+    ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
+    let (r, took) = waiter.join().expect("waiter");
+    assert_eq!(r, Err(ResultCode::Closed));
+    assert!(took < Duration::from_secs(5), "blocked waiter woke after {took:?}");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !released.load(Ordering::SeqCst) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(released.load(Ordering::SeqCst), "the handler (and its userdata) was released");
+}

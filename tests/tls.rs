@@ -88,3 +88,72 @@ fn wss_verifies_certificates_and_trusts_an_explicit_ca() {
     assert_eq!(ws.add_trusted_ca_pem(b"not a pem").expect_err("bad pem").code, ResultCode::InvalidArgument);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A wss peer that stops reading (the proxy in front of it is frozen with SIGSTOP): sends must
+/// end in BUFFER_FULL, never in a false "connection reset", and drain once the peer reads again.
+#[test]
+fn wss_backpressure_gives_buffer_full_not_a_false_disconnect() {
+    let dir = std::env::temp_dir().join(format!("ctrlchan-tls-bp-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let Some(peer) = tls_peer(&dir) else {
+        assert!(std::env::var_os("CTRLCHAN_PYTHON").is_none(), "the TLS peer did not start");
+        eprintln!("SKIPPED: no .venv with websockets/trustme (run scripts/setup-venv.sh)");
+        return;
+    };
+    let py = python().expect("python");
+    let mut proxy = Command::new(&py)
+        .arg(format!("{}/tests/peer/proxy.py", env!("CARGO_MANIFEST_DIR")))
+        .args(["--target-port", &peer.1.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("proxy");
+    let mut line = String::new();
+    BufReader::new(proxy.stdout.take().expect("stdout")).read_line(&mut line).expect("port line");
+    let pport: u16 = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).expect("proxy port");
+    let proxy_pid = proxy.id() as i32;
+    // Whatever happens, never leave a stopped proxy behind (it would hold the test's pipes).
+    struct Thaw(Child);
+    impl Drop for Thaw {
+        fn drop(&mut self) {
+            // SAFETY: plain kill(2) on our own child.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGCONT) };
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _proxy = Thaw(proxy);
+
+    let rt = Runtime::new().expect("runtime");
+    let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    ws.add_trusted_ca_pem(&std::fs::read(dir.join("ca.pem")).expect("ca")).expect("ca");
+    ws.set_outbound_buffer_limit(8 << 20).expect("limit");
+    ws.connect(&format!("wss://localhost:{pport}/echo"), 5000).expect("connect");
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(proxy_pid, libc::SIGSTOP) };
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut full = false;
+    for _ in 0..2000 {
+        match ws.send(&chunk) {
+            Ok(()) => std::thread::sleep(Duration::from_micros(200)),
+            Err(e) if e.code == ResultCode::BufferFull => {
+                full = true;
+                break;
+            }
+            Err(e) => panic!("unexpected send error {e}"),
+        }
+    }
+    assert!(full, "the outbound limit was never reached");
+    // No false disconnect while the peer is merely slow.
+    match rt.next_event(Duration::from_millis(500)) {
+        Err(e) => assert_eq!(e.code, ResultCode::Timeout),
+        Ok(ev) => assert!(
+            !matches!(ev.kind, EventKind::TransportDisconnected | EventKind::Closed),
+            "false disconnect: {}",
+            ev.reason()
+        ),
+    }
+    unsafe { libc::kill(proxy_pid, libc::SIGCONT) };
+    ws.flush(Duration::from_secs(20)).expect("drains once the peer reads again");
+    let _ = std::fs::remove_dir_all(&dir);
+}

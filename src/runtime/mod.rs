@@ -87,10 +87,12 @@ pub struct RtShared {
 
 impl RtShared {
     pub(crate) fn send(&self, cmd: Cmd) -> Result<()> {
+        let mut q = self.cmds.lock();
+        // Checked under the command lock: shutdown sets the flag under it too, so no command can
+        // slip in behind the reactor's final drain.
         if self.is_shutting_down() && !matches!(cmd, Cmd::Shutdown | Cmd::Abort(_)) {
             return Err(Error::invalid_state("the runtime is shut down"));
         }
-        let mut q = self.cmds.lock();
         let first = q.is_empty();
         q.push(cmd);
         drop(q);
@@ -126,6 +128,28 @@ impl RtShared {
         }
     }
 
+    /// Once no callback can run any more: close the queue (dropping queued events outside the
+    /// lock, which also breaks event -> websocket -> runtime cycles) and drop every handler so that
+    /// finalizers run now. Idempotent.
+    pub(crate) fn release_all(&self) {
+        drop(self.queue.close());
+        let chans: Vec<_> = std::mem::take(&mut *self.channels.lock());
+        for w in chans {
+            if let Some(ch) = w.upgrade() {
+                let h = ch.handler.lock().take();
+                drop(h);
+                ch.release_slot();
+            }
+        }
+        let wss: Vec<_> = std::mem::take(&mut *self.websockets.lock());
+        for w in wss {
+            if let Some(ws) = w.upgrade() {
+                let h = ws.handler.lock().take();
+                drop(h);
+            }
+        }
+    }
+
     /// Marks the runtime dead and releases every waiter (used only if the reactor panicked).
     fn fail_everything(&self, why: &str) {
         self.shutting_down.store(true, Ordering::Release);
@@ -133,7 +157,7 @@ impl RtShared {
         for ws in wss {
             ws.force_closed(why);
         }
-        drop(self.queue.close());
+        self.release_all();
     }
 
     pub(crate) fn track_channel(&self, ch: &Arc<Channel>) {
@@ -248,7 +272,10 @@ impl Runtime {
     /// Closes every connection, stops the reactor and joins it. From inside a callback the
     /// shutdown is started but not joined, and `INVALID_STATE` is returned.
     pub fn shutdown(&self) -> Result<()> {
-        let first = !self.shared.shutting_down.swap(true, Ordering::AcqRel);
+        let first = {
+            let _cmds = self.shared.cmds.lock();
+            !self.shared.shutting_down.swap(true, Ordering::AcqRel)
+        };
         if first {
             let _ = self.shared.send(Cmd::Shutdown);
         }
@@ -261,28 +288,9 @@ impl Runtime {
         if let Some(h) = handle {
             let _ = h.join();
         }
-        self.release_handlers();
+        // The reactor already did this on its way out; again in case it never started.
+        self.shared.release_all();
         Ok(())
-    }
-
-    /// After the reactor stopped no callback can run: drop every handler so finalizers run now.
-    fn release_handlers(&self) {
-        let chans: Vec<_> = std::mem::take(&mut *self.shared.channels.lock());
-        for w in chans {
-            if let Some(ch) = w.upgrade() {
-                let h = ch.handler.lock().take();
-                drop(h);
-                ch.release_slot();
-            }
-        }
-        let wss: Vec<_> = std::mem::take(&mut *self.shared.websockets.lock());
-        for w in wss {
-            if let Some(ws) = w.upgrade() {
-                let h = ws.handler.lock().take();
-                drop(h);
-            }
-        }
-        drop(self.shared.queue.close());
     }
 }
 

@@ -77,6 +77,8 @@ struct Conn {
     scheduled: Option<Instant>,
     /// This connection's coalescing window while keep-alives are scheduled (see `ka_windows`).
     ka_window_ms: Option<u64>,
+    /// The next deadline moved later (a pong arrived): push a fresh timer entry.
+    rearm: bool,
     terminal_sent: bool,
     was_open: bool,
     closing: bool,
@@ -115,6 +117,7 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
     };
     let mut events = Events::with_capacity(1024);
     loop {
+        r.prune_stale_timers();
         let timeout = if r.again.is_empty() { poll_timeout(r.timers.next(), Instant::now()) } else { Some(Duration::ZERO) };
         if let Err(e) = r.poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -142,6 +145,9 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         r.fire_timers();
         if r.shutdown {
             r.close_all();
+            // No callback can run any more: close the queue (waking blocked next_event callers)
+            // and release every handler now, even when the runtime was freed from a callback.
+            r.rt.release_all();
             break;
         }
     }
@@ -234,11 +240,24 @@ impl Reactor {
 
     fn arm(&mut self, c: &mut Conn, idx: usize) {
         self.sync_window(c);
+        let rearm = std::mem::take(&mut c.rearm);
         if let Some(n) = self.next_timer(c) {
-            if c.scheduled.is_none_or(|s| n < s) {
+            if rearm || c.scheduled.is_none_or(|s| n < s) {
                 self.timers.push(n, idx, c.serial);
                 c.scheduled = Some(n);
             }
+        }
+    }
+
+    /// Drops heap-top entries that no longer match their connection, so that they cause no
+    /// wake-up. Bounded by the number of stale entries.
+    fn prune_stale_timers(&mut self) {
+        while let Some((t, idx, serial)) = self.timers.peek() {
+            let live = matches!(self.conns.get(idx), Some(Some(c)) if c.serial == serial && c.scheduled == Some(t));
+            if live {
+                break;
+            }
+            self.timers.pop_until(t);
         }
     }
 
@@ -332,6 +351,10 @@ impl Reactor {
                     }
                 }
                 Cmd::EnableKeepalive(ws, ch) => {
+                    let bound = ws.channel().is_some_and(|b| Arc::ptr_eq(&b, &ch));
+                    if ch.is_closed() || !bound {
+                        continue;
+                    }
                     if let Some(idx) = self.find(&ws) {
                         self.with_conn(idx, |_, c, _| {
                             c.ka_channel = Some(ch);
@@ -389,6 +412,7 @@ impl Reactor {
             unflushed: 0,
             scheduled: None,
             ka_window_ms: None,
+            rearm: false,
             terminal_sent: false,
             was_open: false,
             closing: false,
@@ -399,6 +423,11 @@ impl Reactor {
             return;
         }
         c.ws.inner.lock().slot = Some((idx, c.serial));
+        if let Some(e) = c.req.as_mut().and_then(|r| r.resolve_error.take()) {
+            let _ = self.fail_connect(&mut c, e);
+            self.free.push(idx);
+            return;
+        }
         match self.open_tcp(&mut c, idx) {
             Ok(()) => {
                 self.arm(&mut c, idx);
@@ -690,8 +719,14 @@ impl Reactor {
                     if let Some(pos) = c.outstanding.iter().position(|o| o.0 == seq) {
                         let sent = c.outstanding[pos].1;
                         c.outstanding.drain(..=pos);
-                        c.pong_deadline =
-                            c.outstanding.front().map(|o| o.1 + Duration::from_millis(o.2 as u64));
+                        c.pong_deadline = c
+                            .outstanding
+                            .iter()
+                            .map(|o| o.1 + Duration::from_millis(o.2 as u64))
+                            .min();
+                        // The timer armed for the pong deadline is now useless: re-arm at the real
+                        // next deadline so the idle channel costs no extra wake-up.
+                        c.rearm = true;
                         let rtt = sent.elapsed();
                         self.rt.counters.keepalives_acked.fetch_add(1, Ordering::Relaxed);
                         let mut ev = Event::new(EventKind::Keepalive, Some(c.ws.clone()), c.ws.channel());
@@ -932,11 +967,13 @@ impl Reactor {
         let msg = match mode {
             KeepAliveMode::Ping => {
                 let seq = self.rt.ping_seq.fetch_add(1, Ordering::Relaxed);
-                if c.outstanding.len() >= MAX_OUTSTANDING {
-                    c.outstanding.pop_front();
+                // The oldest unanswered ping keeps its deadline: with the list full, the newest
+                // ping is sent but not tracked, so the deadline never moves later.
+                if c.outstanding.len() < MAX_OUTSTANDING {
+                    c.outstanding.push_back((seq, now, pong_timeout_ms));
                 }
-                c.outstanding.push_back((seq, now, pong_timeout_ms));
-                c.pong_deadline = c.outstanding.front().map(|o| o.1 + Duration::from_millis(o.2 as u64));
+                let due = now + Duration::from_millis(pong_timeout_ms as u64);
+                c.pong_deadline = Some(c.pong_deadline.map_or(due, |d| d.min(due)));
                 Message::Ping(Bytes::copy_from_slice(&seq.to_be_bytes()))
             }
             KeepAliveMode::UnsolicitedPong => Message::Pong(Bytes::new()),

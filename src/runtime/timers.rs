@@ -21,6 +21,9 @@ impl Timers {
     pub fn push(&mut self, at: Instant, slot: usize, serial: u64) {
         self.heap.push(Reverse((at, slot, serial)));
     }
+    pub fn peek(&self) -> Option<(Instant, usize, u64)> {
+        self.heap.peek().map(|Reverse(e)| *e)
+    }
     pub fn next(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((t, _, _))| *t)
     }

@@ -95,13 +95,32 @@ pub struct WebSocket {
 /// Everything the reactor needs to open the connection.
 pub(crate) struct ConnectRequest {
     pub addrs: Vec<SocketAddr>,
+    /// Set when name resolution failed: the reactor reports it as the connect failure.
+    pub resolve_error: Option<Error>,
     pub host: String,
+    pub port: u16,
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub request: Request,
     pub config: WebSocketConfig,
     pub deadline: Instant,
     pub timeout_ms: u32,
     pub notify_events: bool,
+}
+
+impl ConnectRequest {
+    /// Resolves the host name (blocking); fills `addrs` or `resolve_error`.
+    pub(crate) fn resolve(&mut self) {
+        match (self.host.as_str(), self.port).to_socket_addrs() {
+            Ok(a) => self.addrs = a.collect(),
+            Err(e) => {
+                self.resolve_error =
+                    Some(Error::new(ResultCode::ConnectFailed, format!("cannot resolve '{}': {e}", self.host)))
+            }
+        }
+        if self.addrs.is_empty() && self.resolve_error.is_none() {
+            self.resolve_error = Some(Error::new(ResultCode::ConnectFailed, format!("'{}' has no address", self.host)));
+        }
+    }
 }
 
 fn check_token(what: &str, s: &str) -> Result<()> {
@@ -369,19 +388,12 @@ impl WebSocket {
         } else {
             None
         };
-        // Name resolution happens here, on the calling thread; IP literals never block.
-        let addrs: Vec<SocketAddr> = match (bare_host.as_str(), port).to_socket_addrs() {
-            Ok(a) => a.collect(),
-            Err(e) => {
-                return Err(revert(Error::new(
-                    ResultCode::ConnectFailed,
-                    format!("cannot resolve '{bare_host}': {e}"),
-                )))
-            }
+        // IP literals need no resolution; names are resolved by connect() on the calling thread
+        // and by connect_async() on a short-lived resolver thread (never on the runtime thread).
+        let addrs: Vec<SocketAddr> = match bare_host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => Vec::new(),
         };
-        if addrs.is_empty() {
-            return Err(revert(Error::new(ResultCode::ConnectFailed, format!("'{bare_host}' has no address"))));
-        }
         let max = opts.max_message_size as usize;
         let config = WebSocketConfig::default()
             .read_buffer_size(READ_BUFFER_SIZE)
@@ -390,7 +402,9 @@ impl WebSocket {
             .max_frame_size(Some(max));
         Ok(Box::new(ConnectRequest {
             addrs,
+            resolve_error: None,
             host: bare_host,
+            port,
             tls,
             request,
             config,
@@ -403,7 +417,14 @@ impl WebSocket {
     /// Connects and waits for the handshake. `timeout_ms == 0` means 30 s.
     pub fn connect(self: &Arc<Self>, uri: &str, timeout_ms: u32) -> Result<()> {
         ensure_may_block("ctrlchan_websocket_connect")?;
-        let req = self.prepare(uri, timeout_ms, false)?;
+        let mut req = self.prepare(uri, timeout_ms, false)?;
+        if req.addrs.is_empty() {
+            req.resolve();
+            if let Some(e) = req.resolve_error.take() {
+                self.inner.lock().state = WebSocketState::New;
+                return Err(e);
+            }
+        }
         let bound = req.deadline + Duration::from_secs(5);
         if let Err(e) = self.rt.send(Cmd::Connect(self.clone(), req)) {
             self.inner.lock().state = WebSocketState::New;
@@ -429,10 +450,24 @@ impl WebSocket {
 
     /// Starts connecting; a CONNECTED or CONNECT_FAILED event follows.
     pub fn connect_async(self: &Arc<Self>, uri: &str, timeout_ms: u32) -> Result<()> {
-        let req = self.prepare(uri, timeout_ms, true)?;
-        if let Err(e) = self.rt.send(Cmd::Connect(self.clone(), req)) {
+        let mut req = self.prepare(uri, timeout_ms, true)?;
+        if !req.addrs.is_empty() {
+            if let Err(e) = self.rt.send(Cmd::Connect(self.clone(), req)) {
+                self.inner.lock().state = WebSocketState::New;
+                return Err(e);
+            }
+            return Ok(());
+        }
+        let ws = self.clone();
+        let spawned = std::thread::Builder::new().name("ctrlchan-resolve".into()).spawn(move || {
+            req.resolve();
+            if ws.rt.send(Cmd::Connect(ws.clone(), req)).is_err() {
+                ws.force_closed("the runtime shut down while resolving the host name");
+            }
+        });
+        if let Err(e) = spawned {
             self.inner.lock().state = WebSocketState::New;
-            return Err(e);
+            return Err(Error::new(ResultCode::Io, format!("cannot start the resolver thread: {e}")));
         }
         Ok(())
     }

@@ -173,7 +173,17 @@ impl Read for TlsStream {
 
 impl Write for TlsStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.tls.writer().write(buf)?;
+        let mut n = self.tls.writer().write(buf)?;
+        if n == 0 && !buf.is_empty() {
+            // rustls' outgoing buffer is full: make room by writing to the socket, then retry.
+            // `Ok(0)` would read as "connection reset" to tungstenite, so a socket that cannot
+            // take more is reported as WouldBlock (a writable event resumes via flush()).
+            self.push_tls()?;
+            n = self.tls.writer().write(buf)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
         match self.push_tls() {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -233,6 +243,11 @@ pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error
     Ok(out)
 }
 
+/// Configs for non-default option sets, shared by every websocket with the same options (one
+/// root store and one session-resumption cache each, not one per connection).
+static CONFIG_CACHE: Lazy<parking_lot::Mutex<Vec<(Vec<Vec<u8>>, bool, std::sync::Weak<ClientConfig>)>>> =
+    Lazy::new(|| parking_lot::Mutex::new(Vec::new()));
+
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
     if opts.extra_ca.is_empty() && !opts.ignore_certificate_errors {
         return match &*DEFAULT_CONFIG {
@@ -240,7 +255,21 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
             Err(m) => Err(Error::new(ResultCode::TlsFailed, m.clone())),
         };
     }
-    build_config(&opts.extra_ca, opts.ignore_certificate_errors)
+    let mut key: Vec<Vec<u8>> = opts.extra_ca.iter().map(|c| c.as_ref().to_vec()).collect();
+    key.sort();
+    key.dedup();
+    let mut cache = CONFIG_CACHE.lock();
+    cache.retain(|(_, _, w)| w.strong_count() > 0);
+    if let Some(cfg) = cache
+        .iter()
+        .find(|(k, i, _)| *i == opts.ignore_certificate_errors && *k == key)
+        .and_then(|(_, _, w)| w.upgrade())
+    {
+        return Ok(cfg);
+    }
+    let cfg = build_config(&opts.extra_ca, opts.ignore_certificate_errors)?;
+    cache.push((key, opts.ignore_certificate_errors, Arc::downgrade(&cfg)));
+    Ok(cfg)
 }
 
 fn build_config(extra: &[CertificateDer<'static>], insecure: bool) -> Result<Arc<ClientConfig>, Error> {

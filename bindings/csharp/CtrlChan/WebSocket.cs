@@ -67,6 +67,21 @@ namespace CtrlChan
             _protocols = new ProtocolList(owner);
         }
 
+        internal uint GetMaxMessageSize()
+        {
+            Owner.ThrowIfDisposed();
+            uint v;
+            Errors.Check(NativeMethods.ctrlchan_websocket_get_max_message_size(Owner.Handle, out v), "ctrlchan_websocket_get_max_message_size", Owner.TypeName);
+            return v;
+        }
+
+        internal void SetMaxMessageSize(uint value)
+        {
+            if (value == 0) throw new ArgumentOutOfRangeException("value", value, "the maximum message size must be at least 1 byte");
+            Owner.ThrowIfDisposed();
+            Errors.Check(NativeMethods.ctrlchan_websocket_set_max_message_size(Owner.Handle, value), "ctrlchan_websocket_set_max_message_size", Owner.TypeName);
+        }
+
         /// <summary>Subprotocols offered in the handshake (Sec-WebSocket-Protocol). Only Add is supported.</summary>
         public IList<string> SupportedProtocols { get { return _protocols; } }
 
@@ -142,22 +157,7 @@ namespace CtrlChan
         internal MessageWebSocketControl(WebSocketBase owner) : base(owner) { }
 
         /// <summary>Largest incoming message in bytes (default 16 MiB); a larger one closes the connection with 1009.</summary>
-        public uint MaxMessageSize
-        {
-            get
-            {
-                Owner.ThrowIfDisposed();
-                uint v;
-                Errors.Check(NativeMethods.ctrlchan_websocket_get_max_message_size(Owner.Handle, out v), "ctrlchan_websocket_get_max_message_size", Owner.TypeName);
-                return v;
-            }
-            set
-            {
-                if (value == 0) throw new ArgumentOutOfRangeException("value", value, "the maximum message size must be at least 1 byte");
-                Owner.ThrowIfDisposed();
-                Errors.Check(NativeMethods.ctrlchan_websocket_set_max_message_size(Owner.Handle, value), "ctrlchan_websocket_set_max_message_size", Owner.TypeName);
-            }
-        }
+        public uint MaxMessageSize { get { return GetMaxMessageSize(); } set { SetMaxMessageSize(value); } }
 
         /// <summary>Frame type used by SendAsync(byte[]) (default Binary).</summary>
         public SocketMessageType MessageType
@@ -185,22 +185,7 @@ namespace CtrlChan
         internal StreamWebSocketControl(WebSocketBase owner) : base(owner) { }
 
         /// <summary>Largest incoming frame in bytes (default 16 MiB).</summary>
-        public uint MaxMessageSize
-        {
-            get
-            {
-                Owner.ThrowIfDisposed();
-                uint v;
-                Errors.Check(NativeMethods.ctrlchan_websocket_get_max_message_size(Owner.Handle, out v), "ctrlchan_websocket_get_max_message_size", Owner.TypeName);
-                return v;
-            }
-            set
-            {
-                if (value == 0) throw new ArgumentOutOfRangeException("value", value, "the maximum message size must be at least 1 byte");
-                Owner.ThrowIfDisposed();
-                Errors.Check(NativeMethods.ctrlchan_websocket_set_max_message_size(Owner.Handle, value), "ctrlchan_websocket_set_max_message_size", Owner.TypeName);
-            }
-        }
+        public uint MaxMessageSize { get { return GetMaxMessageSize(); } set { SetMaxMessageSize(value); } }
     }
 
     /// <summary>Common implementation of <see cref="MessageWebSocket"/> and <see cref="StreamWebSocket"/>.</summary>

@@ -9,7 +9,7 @@ from . import _ffi, _handle
 from ._enums import ControlChannelTriggerResourceType, ControlChannelTriggerStatus
 from ._errors import check
 from ._event import Event
-from ._handle import Handle, drop_slot, forbid_in_callback, register_slot, slot_pointer, to_cstr, to_enum, to_ms
+from ._handle import Handle, forbid_in_callback, to_cstr, to_enum, to_ms
 from ._keepalive import WebSocketKeepAlive
 from ._runtime import ORDER_CHANNEL, Runtime
 from ._websocket import MessageWebSocket, StreamWebSocket
@@ -202,21 +202,7 @@ class ControlChannelTrigger(Handle):
 
     @on_event.setter
     def on_event(self, handler: Optional[EventHandler]) -> None:
-        ptr = self._handle()
-        lib = _ffi.lib
-        if handler is None:
-            check(lib.ctrlchan_channel_set_event_handler(ptr, _handle.NO_EVENT_CALLBACK, None, _handle.NO_FINALIZER), "ctrlchan_channel_set_event_handler")
-            self._on_event = None
-            return
-        key = register_slot(handler, self, self._runtime)
-        rc = int(
-            lib.ctrlchan_channel_set_event_handler(
-                ptr, _handle.EVENT_TRAMPOLINE, slot_pointer(key), _handle.FINALIZER_TRAMPOLINE
-            )
-        )
-        if rc != 0:
-            drop_slot(key)
-            check(rc, "ctrlchan_channel_set_event_handler")
+        _handle.install_event_handler(_ffi.lib.ctrlchan_channel_set_event_handler, "ctrlchan_channel_set_event_handler", self._handle(), handler, self, self._runtime)
         self._on_event = handler
 
     # --- closing ------------------------------------------------------------------------------------

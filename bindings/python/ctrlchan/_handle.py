@@ -271,3 +271,20 @@ def live_slot_count() -> int:
 
 def slot_pointer(key: int) -> c_void_p:
     return c_void_p(key)
+
+
+def install_event_handler(
+    set_handler: Callable[..., Any], name: str, ptr: Any, handler: Optional[Callable[[Any], object]], owner: Any, runtime: Any
+) -> None:
+    """Install (or with ``None`` remove) ``handler`` through a ``ctrlchan_*_set_event_handler``
+    function. On failure the slot is dropped again (the library keeps nothing) and the error raised."""
+    from ._errors import check
+
+    if handler is None:
+        check(set_handler(ptr, NO_EVENT_CALLBACK, None, NO_FINALIZER), name)
+        return
+    key = register_slot(handler, owner, runtime)
+    rc = int(set_handler(ptr, EVENT_TRAMPOLINE, slot_pointer(key), FINALIZER_TRAMPOLINE))
+    if rc != 0:
+        drop_slot(key)
+        check(rc, name)

@@ -14,9 +14,6 @@ from ._event import Event
 from ._handle import (
     U16_MAX,
     Handle,
-    drop_slot,
-    register_slot,
-    slot_pointer,
     to_bytes,
     to_cstr,
     to_enum,
@@ -306,21 +303,7 @@ class _WebSocket(Handle):
 
     @on_event.setter
     def on_event(self, handler: Optional[EventHandler]) -> None:
-        ptr = self._handle()
-        lib = _ffi.lib
-        if handler is None:
-            check(lib.ctrlchan_websocket_set_event_handler(ptr, _handle.NO_EVENT_CALLBACK, None, _handle.NO_FINALIZER), "ctrlchan_websocket_set_event_handler")
-            self._on_event = None
-            return
-        key = register_slot(handler, self, self._runtime)
-        rc = int(
-            lib.ctrlchan_websocket_set_event_handler(
-                ptr, _handle.EVENT_TRAMPOLINE, slot_pointer(key), _handle.FINALIZER_TRAMPOLINE
-            )
-        )
-        if rc != 0:
-            drop_slot(key)
-            check(rc, "ctrlchan_websocket_set_event_handler")
+        _handle.install_event_handler(_ffi.lib.ctrlchan_websocket_set_event_handler, "ctrlchan_websocket_set_event_handler", self._handle(), handler, self, self._runtime)
         self._on_event = handler
 
     # --- closing -------------------------------------------------------------------------------

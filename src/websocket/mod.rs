@@ -76,6 +76,10 @@ pub(crate) struct Inner {
 }
 
 /// A client websocket (Windows `MessageWebSocket` or `StreamWebSocket`).
+///
+/// The runtime keeps an open connection alive on its own: dropping your `Arc` does not close it.
+/// Call [`WebSocket::close`] (close handshake) or [`WebSocket::abort`] (drop silently); the C ABI's
+/// `ctrlchan_websocket_free` does the latter.
 pub struct WebSocket {
     pub(crate) rt: Arc<RtShared>,
     kind: WebSocketKind,

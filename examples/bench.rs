@@ -167,7 +167,8 @@ fn run(port: u16, n: usize, interval_ms: u32, seconds: u64) {
     let mut allocated = 0;
     for &ch in &chans {
         let mut st = Status::TransportDisconnected;
-        if ctrlchan_channel_wait_for_push_enabled(ch, &mut st) == ResultCode::Ok && st == Status::SoftwareSlotAllocated {
+        if ctrlchan_channel_wait_for_push_enabled(ch, &mut st) == ResultCode::Ok && st == Status::SoftwareSlotAllocated
+        {
             allocated += 1;
         }
     }
@@ -242,7 +243,10 @@ fn main() {
         eprintln!("could not start bench/server.py (run scripts/setup-venv.sh for the websockets package)");
         std::process::exit(1);
     };
-    println!("# loopback server: python-websockets on port {}; keep-alive every {interval_ms} ms; {seconds} s steady state", server.1);
+    println!(
+        "# loopback server: python-websockets on port {}; keep-alive every {interval_ms} ms; {seconds} s steady state",
+        server.1
+    );
     for &n in &counts {
         run(server.1, n, interval_ms, seconds);
     }

@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ctrlchan::{Channel, Event, EventKind, KeepAlive, KeepAliveMode, ResourceType, Runtime, Status, WebSocket, WebSocketKind};
+use ctrlchan::{
+    Channel, Event, EventKind, KeepAlive, KeepAliveMode, ResourceType, Runtime, Status, WebSocket, WebSocketKind,
+};
 use tungstenite::Message;
 
 #[derive(Default)]
@@ -153,7 +155,10 @@ fn embedded(channels: usize, seconds: u64) -> Result<(), Box<dyn std::error::Err
         }
     }
     println!("{enabled}/{channels} channels push-enabled in {:.0} ms\n", t0.elapsed().as_secs_f64() * 1000.0);
-    println!("{:>4}  {:>8}  {:>9}  {:>9}  {:>10}  {:>7}  {:>10}  {:>7}", "t/s", "up", "ka sent", "ka acked", "median RTT", "pushes", "wake-ups/s", "lost");
+    println!(
+        "{:>4}  {:>8}  {:>9}  {:>9}  {:>10}  {:>7}  {:>10}  {:>7}",
+        "t/s", "up", "ka sent", "ka acked", "median RTT", "pushes", "wake-ups/s", "lost"
+    );
     let blackhole_at = seconds / 2;
     let victims = (channels / 10).max(1);
     let mut last = rt.stats();
@@ -209,7 +214,11 @@ fn remote(url: &str, interval_ms: u32, seconds: u64) -> Result<(), Box<dyn std::
         match rt.next_event(Duration::from_millis(500)) {
             Ok(ev) => match ev.kind {
                 EventKind::PushNotification => {
-                    println!("push: {} bytes: {}", ev.data.len(), String::from_utf8_lossy(&ev.data[..ev.data.len().min(120)]))
+                    println!(
+                        "push: {} bytes: {}",
+                        ev.data.len(),
+                        String::from_utf8_lossy(&ev.data[..ev.data.len().min(120)])
+                    )
                 }
                 EventKind::Keepalive => println!("keep-alive acknowledged, rtt {:.2} ms", ev.rtt_us as f64 / 1000.0),
                 EventKind::Closed => {
@@ -255,7 +264,9 @@ fn main() {
                 i += 1;
             }
             "-h" | "--help" => {
-                println!("usage: demo [ws://host/path | wss://host/path] [--interval-ms N] [--seconds N] [--channels N]");
+                println!(
+                    "usage: demo [ws://host/path | wss://host/path] [--interval-ms N] [--seconds N] [--channels N]"
+                );
                 return;
             }
             other => url = Some(other.to_string()),

@@ -282,9 +282,9 @@ impl Channel {
     /// Lowers the network keep-alive interval (halves it, not below 100 ms).
     pub fn decrease_network_keepalive_interval(&self) -> Result<()> {
         self.ensure_open()?;
-        let _ = self.network_interval_ms.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-            Some((v / 2).max(MIN_INTERVAL_MS))
-        });
+        let _ = self
+            .network_interval_ms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some((v / 2).max(MIN_INTERVAL_MS)));
         self.reschedule();
         Ok(())
     }
@@ -362,7 +362,13 @@ fn arm_kernel_keepalive(fd: i32, interval_ms: u32, pong_timeout_ms: u32) -> std:
 fn set_opt<T>(fd: i32, level: libc::c_int, name: libc::c_int, v: &T) -> std::io::Result<()> {
     // SAFETY: `v` points to a live value of the size we pass; fd validity is checked by the kernel.
     let r = unsafe {
-        libc::setsockopt(fd, level, name, v as *const T as *const libc::c_void, std::mem::size_of::<T>() as libc::socklen_t)
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            v as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
+        )
     };
     if r != 0 {
         return Err(std::io::Error::last_os_error());
@@ -387,4 +393,3 @@ pub fn kernel_keepalive_settings(fd: i32) -> Option<(bool, i32, i32, i32, u32)> 
         get::<libc::c_uint>(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT)?,
     ))
 }
-

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ctrlchan::{Channel, EventKind, KeepAlive, MessageType, ResourceType, ResultCode, Runtime, Status, WebSocket, WebSocketKind};
+use ctrlchan::{
+    Channel, EventKind, KeepAlive, MessageType, ResourceType, ResultCode, Runtime, Status, WebSocket, WebSocketKind,
+};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::Message;

@@ -98,14 +98,20 @@ fn broken_upgrades_are_handshake_failures() {
         ("404", Box::new(|_: &str| b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec())),
         ("wrong accept", Box::new(|_: &str| ok_head("AAAAAAAAAAAAAAAAAAAAAAAAAAA="))),
         ("not http", Box::new(|_: &str| b"\x00\x01\x02 hello\r\n\r\n".to_vec())),
-        ("no upgrade header", Box::new(|a: &str| format!("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: {a}\r\n\r\n").into_bytes())),
-        ("endless headers", Box::new(|_: &str| {
-            let mut v = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
-            for i in 0..2000 {
-                v.extend_from_slice(format!("X-Filler-{i}: yes\r\n").as_bytes());
-            }
-            v
-        })),
+        (
+            "no upgrade header",
+            Box::new(|a: &str| format!("HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: {a}\r\n\r\n").into_bytes()),
+        ),
+        (
+            "endless headers",
+            Box::new(|_: &str| {
+                let mut v = b"HTTP/1.1 101 Switching Protocols\r\n".to_vec();
+                for i in 0..2000 {
+                    v.extend_from_slice(format!("X-Filler-{i}: yes\r\n").as_bytes());
+                }
+                v
+            }),
+        ),
     ];
     for (name, head) in heads {
         let port = one_shot(head, Vec::new());

@@ -26,7 +26,12 @@ fn python() -> Option<String> {
 fn tls_peer(dir: &std::path::Path) -> Option<Peer> {
     let py = python()?;
     let root = env!("CARGO_MANIFEST_DIR");
-    let st = Command::new(&py).arg(format!("{root}/tests/peer/make_certs.py")).arg(dir).stdout(Stdio::null()).status().ok()?;
+    let st = Command::new(&py)
+        .arg(format!("{root}/tests/peer/make_certs.py"))
+        .arg(dir)
+        .stdout(Stdio::null())
+        .status()
+        .ok()?;
     if !st.success() {
         return None;
     }

@@ -81,7 +81,10 @@ pub extern "C" fn ctrlchan_channel_free(ch: *mut ctrlchan_channel) {
 /// (websocket already connecting/connected, the current transport still active, the websocket
 /// bound to another channel, channel closed).
 #[no_mangle]
-pub extern "C" fn ctrlchan_channel_using_transport(ch: *mut ctrlchan_channel, ws: *mut ctrlchan_websocket) -> ResultCode {
+pub extern "C" fn ctrlchan_channel_using_transport(
+    ch: *mut ctrlchan_channel,
+    ws: *mut ctrlchan_websocket,
+) -> ResultCode {
     ffi_guard(|| {
         let c = self::ch(ch)?;
         let w = handles::websocket(ws as usize)?;
@@ -117,7 +120,10 @@ pub extern "C" fn ctrlchan_channel_wait_for_push_enabled(ch: *mut ctrlchan_chann
 /// Errors: `INVALID_HANDLE` (channel, or a non-NULL task that is not live); `INVALID_STATE`
 /// (channel closed).
 #[no_mangle]
-pub extern "C" fn ctrlchan_channel_set_keepalive(ch: *mut ctrlchan_channel, task: *mut ctrlchan_keepalive) -> ResultCode {
+pub extern "C" fn ctrlchan_channel_set_keepalive(
+    ch: *mut ctrlchan_channel,
+    task: *mut ctrlchan_keepalive,
+) -> ResultCode {
     ffi_guard(|| {
         let c = self::ch(ch)?;
         let t = if task.is_null() { None } else { Some(handles::keepalive(task as usize)?) };
@@ -151,7 +157,10 @@ pub extern "C" fn ctrlchan_channel_set_event_handler(
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_channel_current_keepalive_interval(ch: *const ctrlchan_channel, out_ms: *mut u32) -> ResultCode {
+pub extern "C" fn ctrlchan_channel_current_keepalive_interval(
+    ch: *const ctrlchan_channel,
+    out_ms: *mut u32,
+) -> ResultCode {
     ffi_guard(|| {
         let c = self::ch(ch)?;
         *out_ms_arg(out_ms)? = c.current_keepalive_interval_ms();
@@ -212,7 +221,10 @@ pub extern "C" fn ctrlchan_channel_get_id(ch: *const ctrlchan_channel, out: *mut
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_channel_get_server_keepalive_interval(ch: *const ctrlchan_channel, out_ms: *mut u32) -> ResultCode {
+pub extern "C" fn ctrlchan_channel_get_server_keepalive_interval(
+    ch: *const ctrlchan_channel,
+    out_ms: *mut u32,
+) -> ResultCode {
     ffi_guard(|| {
         let c = self::ch(ch)?;
         *out_ms_arg(out_ms)? = c.server_keepalive_interval_ms();
@@ -235,7 +247,10 @@ pub extern "C" fn ctrlchan_channel_set_server_keepalive_interval(ch: *mut ctrlch
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_channel_get_resource_type(ch: *const ctrlchan_channel, out: *mut ResourceType) -> ResultCode {
+pub extern "C" fn ctrlchan_channel_get_resource_type(
+    ch: *const ctrlchan_channel,
+    out: *mut ResourceType,
+) -> ResultCode {
     ffi_guard(|| {
         let c = self::ch(ch)?;
         *out_arg(out, "out")? = c.resource_type();

@@ -172,7 +172,11 @@ pub extern "C" fn ctrlchan_event_get_message_type(ev: *const ctrlchan_event) -> 
 /// and may be NULL when `*len` is 0.
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `data` or `len` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_event_get_data(ev: *const ctrlchan_event, data: *mut *const u8, len: *mut usize) -> ResultCode {
+pub extern "C" fn ctrlchan_event_get_data(
+    ev: *const ctrlchan_event,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> ResultCode {
     ffi_guard(|| {
         let e = handles::event(ev as usize)?;
         let data = out_arg(data, "data")?;

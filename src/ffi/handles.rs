@@ -79,7 +79,10 @@ fn invalid(what: &str, token: usize) -> Error {
     if token == 0 {
         Error::new(ResultCode::InvalidHandle, format!("{what} handle is NULL"))
     } else {
-        Error::new(ResultCode::InvalidHandle, format!("{what} handle {token:#x} is not a live {what} (freed, or never created)"))
+        Error::new(
+            ResultCode::InvalidHandle,
+            format!("{what} handle {token:#x} is not a live {what} (freed, or never created)"),
+        )
     }
 }
 
@@ -117,4 +120,3 @@ pub(crate) fn event(token: usize) -> Result<Arc<Event>, Error> {
         _ => Err(invalid("event", token)),
     }
 }
-

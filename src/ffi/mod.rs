@@ -179,11 +179,9 @@ mod tests {
     use super::*;
     #[test]
     fn result_names_match_codes() {
-        for (code, name) in [
-            (ResultCode::Ok, "OK"),
-            (ResultCode::InvalidHandle, "INVALID_HANDLE"),
-            (ResultCode::Panic, "PANIC"),
-        ] {
+        for (code, name) in
+            [(ResultCode::Ok, "OK"), (ResultCode::InvalidHandle, "INVALID_HANDLE"), (ResultCode::Panic, "PANIC")]
+        {
             let got = unsafe { CStr::from_ptr(ctrlchan_result_name(code as u32)) };
             assert_eq!(got.to_str().ok(), Some(name));
             assert_eq!(code.name(), name);

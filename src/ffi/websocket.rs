@@ -107,7 +107,10 @@ pub extern "C" fn ctrlchan_websocket_add_supported_protocol(
 ///
 /// Errors: `INVALID_ARGUMENT` if 0; `INVALID_STATE` after connect; `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_set_max_message_size(ws: *mut ctrlchan_websocket, bytes: u32) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_set_max_message_size(
+    ws: *mut ctrlchan_websocket,
+    bytes: u32,
+) -> crate::ResultCode {
     ffi_guard(|| self::ws(ws)?.set_max_message_size(bytes))
 }
 
@@ -116,7 +119,10 @@ pub extern "C" fn ctrlchan_websocket_set_max_message_size(ws: *mut ctrlchan_webs
 /// Errors: `INVALID_ARGUMENT` for an unknown type or UTF8 on a STREAM websocket;
 /// `INVALID_STATE` after connect; `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_set_message_type(ws: *mut ctrlchan_websocket, type_: MessageTypeArg) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_set_message_type(
+    ws: *mut ctrlchan_websocket,
+    type_: MessageTypeArg,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         w.set_message_type(type_.get()?)
@@ -129,7 +135,11 @@ pub extern "C" fn ctrlchan_websocket_set_message_type(ws: *mut ctrlchan_websocke
 /// Errors: `INVALID_ARGUMENT` if `pem` is NULL, holds no certificate or a malformed one;
 /// `INVALID_STATE` after connect; `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_add_trusted_ca_pem(ws: *mut ctrlchan_websocket, pem: *const u8, len: usize) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_add_trusted_ca_pem(
+    ws: *mut ctrlchan_websocket,
+    pem: *const u8,
+    len: usize,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         let pem = unsafe { bytes_arg(pem, len, "pem") }?;
@@ -142,7 +152,10 @@ pub extern "C" fn ctrlchan_websocket_add_trusted_ca_pem(ws: *mut ctrlchan_websoc
 ///
 /// Errors: `INVALID_STATE` after connect; `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_set_ignore_certificate_errors(ws: *mut ctrlchan_websocket, ignore: bool) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_set_ignore_certificate_errors(
+    ws: *mut ctrlchan_websocket,
+    ignore: bool,
+) -> crate::ResultCode {
     ffi_guard(|| self::ws(ws)?.set_ignore_certificate_errors(ignore))
 }
 
@@ -151,7 +164,10 @@ pub extern "C" fn ctrlchan_websocket_set_ignore_certificate_errors(ws: *mut ctrl
 ///
 /// Errors: `INVALID_ARGUMENT` if 0; `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_set_outbound_buffer_limit(ws: *mut ctrlchan_websocket, bytes: u32) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_set_outbound_buffer_limit(
+    ws: *mut ctrlchan_websocket,
+    bytes: u32,
+) -> crate::ResultCode {
     ffi_guard(|| self::ws(ws)?.set_outbound_buffer_limit(bytes))
 }
 
@@ -187,7 +203,11 @@ pub extern "C" fn ctrlchan_websocket_set_event_handler(
 /// `TLS_FAILED` (certificate or TLS protocol); `HANDSHAKE_FAILED` (HTTP status not 101, bad
 /// upgrade); `TIMEOUT`; `INVALID_HANDLE`. Details in `ctrlchan_last_error()`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_connect(ws: *mut ctrlchan_websocket, uri: *const c_char, timeout_ms: u32) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_connect(
+    ws: *mut ctrlchan_websocket,
+    uri: *const c_char,
+    timeout_ms: u32,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         let uri = unsafe { str_arg(uri, "uri") }?;
@@ -201,7 +221,11 @@ pub extern "C" fn ctrlchan_websocket_connect(ws: *mut ctrlchan_websocket, uri: *
 ///
 /// Thread rules: any thread, including callbacks.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_connect_async(ws: *mut ctrlchan_websocket, uri: *const c_char, timeout_ms: u32) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_connect_async(
+    ws: *mut ctrlchan_websocket,
+    uri: *const c_char,
+    timeout_ms: u32,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         let uri = unsafe { str_arg(uri, "uri") }?;
@@ -217,7 +241,11 @@ pub extern "C" fn ctrlchan_websocket_connect_async(ws: *mut ctrlchan_websocket, 
 /// `INVALID_STATE` (not connected yet); `CLOSED` (closing or closed); `BUFFER_FULL` (the outbound
 /// limit would be passed; nothing was queued); `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_send(ws: *mut ctrlchan_websocket, data: *const u8, len: usize) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_send(
+    ws: *mut ctrlchan_websocket,
+    data: *const u8,
+    len: usize,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         let data = unsafe { bytes_arg(data, len, "data") }?;
@@ -251,7 +279,11 @@ pub extern "C" fn ctrlchan_websocket_send_message(
 /// Errors: `INVALID_ARGUMENT` (code, reason); `INVALID_STATE` (not connected); `CLOSED` (already
 /// closing or closed); `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_close(ws: *mut ctrlchan_websocket, code: u16, reason: *const c_char) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_close(
+    ws: *mut ctrlchan_websocket,
+    code: u16,
+    reason: *const c_char,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         let reason = unsafe { opt_str_arg(reason, "reason") }?.unwrap_or("");
@@ -264,7 +296,10 @@ pub extern "C" fn ctrlchan_websocket_close(ws: *mut ctrlchan_websocket, code: u1
 /// Ownership: `*out` is owned by the websocket and valid while it lives.
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_protocol(ws: *const ctrlchan_websocket, out: *mut *const c_char) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_get_protocol(
+    ws: *const ctrlchan_websocket,
+    out: *mut *const c_char,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         let out = out_arg(out, "out")?;
@@ -278,7 +313,10 @@ pub extern "C" fn ctrlchan_websocket_get_protocol(ws: *const ctrlchan_websocket,
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_stats(ws: *const ctrlchan_websocket, out: *mut WebSocketStats) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_get_stats(
+    ws: *const ctrlchan_websocket,
+    out: *mut WebSocketStats,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         *out_arg(out, "out")? = w.stats();
@@ -290,7 +328,10 @@ pub extern "C" fn ctrlchan_websocket_get_stats(ws: *const ctrlchan_websocket, ou
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_state(ws: *const ctrlchan_websocket, out: *mut WebSocketState) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_get_state(
+    ws: *const ctrlchan_websocket,
+    out: *mut WebSocketState,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         *out_arg(out, "out")? = w.state();
@@ -302,7 +343,10 @@ pub extern "C" fn ctrlchan_websocket_get_state(ws: *const ctrlchan_websocket, ou
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_kind(ws: *const ctrlchan_websocket, out: *mut WebSocketKind) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_get_kind(
+    ws: *const ctrlchan_websocket,
+    out: *mut WebSocketKind,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         *out_arg(out, "out")? = w.kind();
@@ -314,7 +358,10 @@ pub extern "C" fn ctrlchan_websocket_get_kind(ws: *const ctrlchan_websocket, out
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_max_message_size(ws: *const ctrlchan_websocket, out: *mut u32) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_get_max_message_size(
+    ws: *const ctrlchan_websocket,
+    out: *mut u32,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         *out_arg(out, "out")? = w.max_message_size();
@@ -326,7 +373,10 @@ pub extern "C" fn ctrlchan_websocket_get_max_message_size(ws: *const ctrlchan_we
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_message_type(ws: *const ctrlchan_websocket, out: *mut MessageType) -> crate::ResultCode {
+pub extern "C" fn ctrlchan_websocket_get_message_type(
+    ws: *const ctrlchan_websocket,
+    out: *mut MessageType,
+) -> crate::ResultCode {
     ffi_guard(|| {
         let w = self::ws(ws)?;
         *out_arg(out, "out")? = w.message_type();

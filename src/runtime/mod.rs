@@ -20,8 +20,8 @@ use crate::event::Event;
 use crate::types::{KeepAliveMode, RuntimeStats};
 use crate::websocket::{ConnectRequest, WebSocket};
 
-pub use queue::PopError;
 use queue::EventQueue;
+pub use queue::PopError;
 
 thread_local! {
     static ON_RUNTIME_THREAD: Cell<bool> = const { Cell::new(false) };

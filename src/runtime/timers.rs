@@ -131,8 +131,7 @@ mod tests {
         };
         let run = |global: Duration, rnd: &mut dyn FnMut() -> u64| -> (u64, u64) {
             let intervals: Vec<Duration> = (0..n).map(|_| Duration::from_millis(1000 + rnd() % 4000)).collect();
-            let mut last: Vec<Instant> =
-                (0..n).map(|_| start + Duration::from_millis(rnd() % 1000)).collect();
+            let mut last: Vec<Instant> = (0..n).map(|_| start + Duration::from_millis(rnd() % 1000)).collect();
             let mut timers = Timers::new();
             for i in 0..n {
                 timers.push(timer_at(last[i] + intervals[i]), i, 0);

@@ -387,11 +387,7 @@ impl WebSocket {
                 .map_err(|_| revert(Error::invalid_argument("invalid subprotocol list")))?;
             request.headers_mut().insert("Sec-WebSocket-Protocol", value);
         }
-        let tls = if secure {
-            Some(stream::client_config(&opts.tls).map_err(revert)?)
-        } else {
-            None
-        };
+        let tls = if secure { Some(stream::client_config(&opts.tls).map_err(revert)?) } else { None };
         // IP literals need no resolution; names are resolved by connect() on the calling thread
         // and by connect_async() on a short-lived resolver thread (never on the runtime thread).
         let addrs: Vec<SocketAddr> = match bare_host.parse::<std::net::IpAddr>() {
@@ -502,7 +498,12 @@ impl WebSocket {
         if g.pending_bytes.saturating_add(data.len()) > limit && !(g.pending_bytes == 0 && data.len() <= limit) {
             return Err(Error::new(
                 ResultCode::BufferFull,
-                format!("outbound queue holds {} bytes; {} more would pass the {} byte limit", g.pending_bytes, data.len(), limit),
+                format!(
+                    "outbound queue holds {} bytes; {} more would pass the {} byte limit",
+                    g.pending_bytes,
+                    data.len(),
+                    limit
+                ),
             ));
         }
         g.outbound.push_back((t, Bytes::copy_from_slice(data)));

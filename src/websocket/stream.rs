@@ -284,9 +284,7 @@ fn build_config(extra: &[CertificateDer<'static>], insecure: bool) -> Result<Arc
     } else {
         let mut roots = SYSTEM_ROOTS.0.clone();
         for c in extra {
-            roots
-                .add(c.clone())
-                .map_err(|e| Error::invalid_argument(format!("CA certificate rejected: {e}")))?;
+            roots.add(c.clone()).map_err(|e| Error::invalid_argument(format!("CA certificate rejected: {e}")))?;
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };

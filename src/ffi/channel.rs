@@ -9,7 +9,7 @@ use super::handles::{self, Obj};
 use super::keepalive::ctrlchan_keepalive;
 use super::runtime::ctrlchan_runtime;
 use super::websocket::ctrlchan_websocket;
-use super::{ffi_guard, out_arg, str_arg, ResourceTypeArg};
+use super::{ffi_get, ffi_guard, out_arg, str_arg, ResourceTypeArg};
 use crate::channel::Channel;
 use crate::error::{Error, ResultCode};
 use crate::types::{ResourceType, Status};
@@ -161,15 +161,7 @@ pub extern "C" fn ctrlchan_channel_current_keepalive_interval(
     ch: *const ctrlchan_channel,
     out_ms: *mut u32,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let c = self::ch(ch)?;
-        *out_ms_arg(out_ms)? = c.current_keepalive_interval_ms();
-        Ok(())
-    })
-}
-
-fn out_ms_arg<'a>(p: *mut u32) -> Result<&'a mut u32, Error> {
-    out_arg(p, "out_ms")
+    ffi_get(|| self::ch(ch), out_ms, "out_ms", |c| c.current_keepalive_interval_ms())
 }
 
 /// Halves the network keep-alive interval (not below 100 ms), for example after the app saw a
@@ -225,11 +217,7 @@ pub extern "C" fn ctrlchan_channel_get_server_keepalive_interval(
     ch: *const ctrlchan_channel,
     out_ms: *mut u32,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let c = self::ch(ch)?;
-        *out_ms_arg(out_ms)? = c.server_keepalive_interval_ms();
-        Ok(())
-    })
+    ffi_get(|| self::ch(ch), out_ms, "out_ms", |c| c.server_keepalive_interval_ms())
 }
 
 /// Changes the server keep-alive interval, in ms (100 ... 86 400 000), like setting Windows
@@ -251,9 +239,5 @@ pub extern "C" fn ctrlchan_channel_get_resource_type(
     ch: *const ctrlchan_channel,
     out: *mut ResourceType,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let c = self::ch(ch)?;
-        *out_arg(out, "out")? = c.resource_type();
-        Ok(())
-    })
+    ffi_get(|| self::ch(ch), out, "out", |c| c.resource_type())
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use super::channel::ctrlchan_channel;
 use super::handles::{self, Obj};
-use super::{ffi_guard, out_arg, KeepAliveModeArg};
+use super::{ffi_get, ffi_guard, out_arg, KeepAliveModeArg};
 use crate::error::ResultCode;
 use crate::keepalive::KeepAlive;
 use crate::types::KeepAliveMode;
@@ -90,11 +90,7 @@ pub extern "C" fn ctrlchan_keepalive_free(ka: *mut ctrlchan_keepalive) {
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_keepalive_get_mode(ka: *const ctrlchan_keepalive, out: *mut KeepAliveMode) -> ResultCode {
-    ffi_guard(|| {
-        let k = handles::keepalive(ka as usize)?;
-        *out_arg(out, "out")? = k.mode();
-        Ok(())
-    })
+    ffi_get(|| handles::keepalive(ka as usize), out, "out", |k| k.mode())
 }
 
 /// The task's pong timeout in ms.
@@ -102,9 +98,5 @@ pub extern "C" fn ctrlchan_keepalive_get_mode(ka: *const ctrlchan_keepalive, out
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_keepalive_get_pong_timeout(ka: *const ctrlchan_keepalive, out_ms: *mut u32) -> ResultCode {
-    ffi_guard(|| {
-        let k = handles::keepalive(ka as usize)?;
-        *out_arg(out_ms, "out_ms")? = k.pong_timeout_ms();
-        Ok(())
-    })
+    ffi_get(|| handles::keepalive(ka as usize), out_ms, "out_ms", |k| k.pong_timeout_ms())
 }

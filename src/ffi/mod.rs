@@ -80,6 +80,20 @@ pub(crate) fn ffi_value<T>(default: T, f: impl FnOnce() -> Result<T, Error>) -> 
     }
 }
 
+/// The shape of every getter export: look the handle up, check the out-pointer, write `read(&h)`.
+pub(crate) fn ffi_get<H, T>(
+    lookup: impl FnOnce() -> Result<H, Error>,
+    out: *mut T,
+    name: &str,
+    read: impl FnOnce(&H) -> T,
+) -> ResultCode {
+    ffi_guard(|| {
+        let h = lookup()?;
+        *out_arg(out, name)? = read(&h);
+        Ok(())
+    })
+}
+
 /// Borrows a required NUL-terminated UTF-8 string argument.
 pub(crate) unsafe fn str_arg<'a>(p: *const c_char, what: &str) -> Result<&'a str, Error> {
     if p.is_null() {

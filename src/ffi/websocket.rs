@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use super::event::{ctrlchan_event_callback, ctrlchan_finalizer, install_handler};
 use super::handles::{self, Obj};
 use super::runtime::ctrlchan_runtime;
-use super::{bytes_arg, ffi_guard, opt_str_arg, out_arg, str_arg, MessageTypeArg, WebSocketKindArg};
+use super::{bytes_arg, ffi_get, ffi_guard, opt_str_arg, out_arg, str_arg, MessageTypeArg, WebSocketKindArg};
 use crate::types::{MessageType, WebSocketKind, WebSocketState, WebSocketStats};
 use crate::websocket::WebSocket;
 
@@ -317,11 +317,7 @@ pub extern "C" fn ctrlchan_websocket_get_stats(
     ws: *const ctrlchan_websocket,
     out: *mut WebSocketStats,
 ) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
-        *out_arg(out, "out")? = w.stats();
-        Ok(())
-    })
+    ffi_get(|| self::ws(ws), out, "out", |w| w.stats())
 }
 
 /// Lifecycle state: NEW, CONNECTING, OPEN, CLOSING or CLOSED.
@@ -332,11 +328,7 @@ pub extern "C" fn ctrlchan_websocket_get_state(
     ws: *const ctrlchan_websocket,
     out: *mut WebSocketState,
 ) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
-        *out_arg(out, "out")? = w.state();
-        Ok(())
-    })
+    ffi_get(|| self::ws(ws), out, "out", |w| w.state())
 }
 
 /// MESSAGE or STREAM.
@@ -347,11 +339,7 @@ pub extern "C" fn ctrlchan_websocket_get_kind(
     ws: *const ctrlchan_websocket,
     out: *mut WebSocketKind,
 ) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
-        *out_arg(out, "out")? = w.kind();
-        Ok(())
-    })
+    ffi_get(|| self::ws(ws), out, "out", |w| w.kind())
 }
 
 /// The configured largest incoming message in bytes.
@@ -362,11 +350,7 @@ pub extern "C" fn ctrlchan_websocket_get_max_message_size(
     ws: *const ctrlchan_websocket,
     out: *mut u32,
 ) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
-        *out_arg(out, "out")? = w.max_message_size();
-        Ok(())
-    })
+    ffi_get(|| self::ws(ws), out, "out", |w| w.max_message_size())
 }
 
 /// The configured frame type for `ctrlchan_websocket_send`.
@@ -377,11 +361,7 @@ pub extern "C" fn ctrlchan_websocket_get_message_type(
     ws: *const ctrlchan_websocket,
     out: *mut MessageType,
 ) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
-        *out_arg(out, "out")? = w.message_type();
-        Ok(())
-    })
+    ffi_get(|| self::ws(ws), out, "out", |w| w.message_type())
 }
 
 #[allow(dead_code)]

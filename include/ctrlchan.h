@@ -817,6 +817,21 @@ ctrlchan_result ctrlchan_runtime_set_max_channels(struct ctrlchan_runtime *rt, u
 ctrlchan_result ctrlchan_runtime_set_coalescing_window(struct ctrlchan_runtime *rt, uint32_t ms);
 
 /*
+ The channel limit set with `ctrlchan_runtime_set_max_channels` (default 65536).
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+ */
+ctrlchan_result ctrlchan_runtime_get_max_channels(const struct ctrlchan_runtime *rt, uint32_t *out);
+
+/*
+ The coalescing window in ms set with `ctrlchan_runtime_set_coalescing_window` (default 1000).
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
+ */
+ctrlchan_result ctrlchan_runtime_get_coalescing_window(const struct ctrlchan_runtime *rt,
+                                                       uint32_t *out_ms);
+
+/*
  Creates a websocket of `kind` (`CTRLCHAN_WEBSOCKET_KIND_MESSAGE` or `_STREAM`) on runtime `rt`.
  Defaults: message type BINARY, max incoming message 16 MiB, outbound queue limit 16 MiB,
  system root certificates for wss://.
@@ -1036,6 +1051,41 @@ ctrlchan_result ctrlchan_websocket_get_max_message_size(const struct ctrlchan_we
  */
 ctrlchan_result ctrlchan_websocket_get_message_type(const struct ctrlchan_websocket *ws,
                                                     ctrlchan_message_type *out);
+
+/*
+ The outbound queue limit in bytes (default 16 MiB).
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+ */
+ctrlchan_result ctrlchan_websocket_get_outbound_buffer_limit(const struct ctrlchan_websocket *ws,
+                                                             uint32_t *out);
+
+/*
+ Whether certificate errors are ignored (`ctrlchan_websocket_set_ignore_certificate_errors`).
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+ */
+ctrlchan_result ctrlchan_websocket_get_ignore_certificate_errors(const struct ctrlchan_websocket *ws,
+                                                                 bool *out);
+
+/*
+ Number of subprotocols offered with `ctrlchan_websocket_add_supported_protocol`.
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+ */
+ctrlchan_result ctrlchan_websocket_get_supported_protocol_count(const struct ctrlchan_websocket *ws,
+                                                                size_t *out);
+
+/*
+ The `index`-th offered subprotocol (0-based, in the order added).
+
+ Ownership: `*out` is owned by the websocket and valid while it lives.
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL or
+ `index` is not below the count.
+ */
+ctrlchan_result ctrlchan_websocket_get_supported_protocol(const struct ctrlchan_websocket *ws,
+                                                          size_t index,
+                                                          const char **out);
 
 #ifdef __cplusplus
 }  // extern "C"

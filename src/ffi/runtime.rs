@@ -4,8 +4,8 @@ use std::ffi::c_int;
 use std::time::Duration;
 
 use super::handles::{self, Obj};
-use super::{ffi_guard, out_arg};
-use crate::error::{Error, ResultCode};
+use super::{ffi_get, ffi_guard, out_arg};
+use crate::error::ResultCode;
 use crate::runtime::Runtime;
 use crate::types::RuntimeStats;
 
@@ -133,7 +133,18 @@ pub extern "C" fn ctrlchan_runtime_set_coalescing_window(rt: *mut ctrlchan_runti
     ffi_guard(|| handles::runtime(rt as usize)?.set_coalescing_window(ms))
 }
 
-#[allow(dead_code)]
-fn _unused() -> Error {
-    Error::new(ResultCode::Ok, "")
+/// The channel limit set with `ctrlchan_runtime_set_max_channels` (default 65536).
+///
+/// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_runtime_get_max_channels(rt: *const ctrlchan_runtime, out: *mut u32) -> ResultCode {
+    ffi_get(|| handles::runtime(rt as usize), out, "out", |r| r.max_channels())
+}
+
+/// The coalescing window in ms set with `ctrlchan_runtime_set_coalescing_window` (default 1000).
+///
+/// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_runtime_get_coalescing_window(rt: *const ctrlchan_runtime, out_ms: *mut u32) -> ResultCode {
+    ffi_get(|| handles::runtime(rt as usize), out_ms, "out_ms", |r| r.coalescing_window_ms())
 }

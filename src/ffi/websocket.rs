@@ -366,3 +366,58 @@ pub extern "C" fn ctrlchan_websocket_get_message_type(
 
 #[allow(dead_code)]
 fn _state(_: WebSocketState) {}
+
+/// The outbound queue limit in bytes (default 16 MiB).
+///
+/// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_websocket_get_outbound_buffer_limit(
+    ws: *const ctrlchan_websocket,
+    out: *mut u32,
+) -> crate::ResultCode {
+    ffi_get(|| self::ws(ws), out, "out", |w| w.outbound_buffer_limit())
+}
+
+/// Whether certificate errors are ignored (`ctrlchan_websocket_set_ignore_certificate_errors`).
+///
+/// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_websocket_get_ignore_certificate_errors(
+    ws: *const ctrlchan_websocket,
+    out: *mut bool,
+) -> crate::ResultCode {
+    ffi_get(|| self::ws(ws), out, "out", |w| w.ignore_certificate_errors())
+}
+
+/// Number of subprotocols offered with `ctrlchan_websocket_add_supported_protocol`.
+///
+/// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+#[no_mangle]
+pub extern "C" fn ctrlchan_websocket_get_supported_protocol_count(
+    ws: *const ctrlchan_websocket,
+    out: *mut usize,
+) -> crate::ResultCode {
+    ffi_get(|| self::ws(ws), out, "out", |w| w.supported_protocol_count())
+}
+
+/// The `index`-th offered subprotocol (0-based, in the order added).
+///
+/// Ownership: `*out` is owned by the websocket and valid while it lives.
+/// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL or
+/// `index` is not below the count.
+#[no_mangle]
+pub extern "C" fn ctrlchan_websocket_get_supported_protocol(
+    ws: *const ctrlchan_websocket,
+    index: usize,
+    out: *mut *const c_char,
+) -> crate::ResultCode {
+    ffi_guard(|| {
+        let w = self::ws(ws)?;
+        let out = out_arg(out, "out")?;
+        let count = w.supported_protocol_count();
+        *out = w.with_supported_protocol(index, |p| p.as_ptr()).ok_or_else(|| {
+            crate::Error::invalid_argument(format!("protocol index {index} is out of range (count {count})"))
+        })?;
+        Ok(())
+    })
+}

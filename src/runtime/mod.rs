@@ -249,6 +249,14 @@ impl Runtime {
         Ok(())
     }
 
+    pub fn max_channels(&self) -> u32 {
+        self.shared.max_channels.load(Ordering::Acquire)
+    }
+
+    pub fn coalescing_window_ms(&self) -> u32 {
+        self.shared.coalescing_ms.load(Ordering::Acquire)
+    }
+
     pub fn set_coalescing_window(&self, ms: u32) -> Result<()> {
         if ms > 3_600_000 {
             return Err(Error::invalid_argument("coalescing window must be at most 3 600 000 ms"));

@@ -52,7 +52,10 @@ const RESERVED_HEADERS: &[&str] = &[
 #[derive(Clone)]
 pub(crate) struct Options {
     pub headers: Vec<(String, String)>,
-    pub protocols: Vec<String>,
+    /// Boxed so that the C strings never move while the websocket lives.
+    pub protocols: Vec<Box<CStr>>,
+    /// Membership index for `protocols` (adding stays O(1)).
+    pub protocol_set: std::collections::HashSet<String>,
     pub max_message_size: u32,
     pub message_type: MessageType,
     pub tls: TlsOptions,
@@ -151,6 +154,7 @@ impl WebSocket {
                 opts: Options {
                     headers: Vec::new(),
                     protocols: Vec::new(),
+                    protocol_set: Default::default(),
                     max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                     message_type: MessageType::Binary,
                     tls: TlsOptions::default(),
@@ -223,8 +227,8 @@ impl WebSocket {
     pub fn add_supported_protocol(&self, protocol: &str) -> Result<()> {
         check_token("protocol", protocol)?;
         self.with_options(|o| {
-            if !o.protocols.iter().any(|p| p == protocol) {
-                o.protocols.push(protocol.to_string());
+            if o.protocol_set.insert(protocol.to_string()) {
+                o.protocols.push(crate::event::to_cstring_lossy(protocol).into_boxed_c_str());
             }
             Ok(())
         })
@@ -242,6 +246,31 @@ impl WebSocket {
 
     pub fn max_message_size(&self) -> u32 {
         self.inner.lock().opts.max_message_size
+    }
+
+    pub fn outbound_buffer_limit(&self) -> u32 {
+        self.inner.lock().opts.outbound_limit
+    }
+
+    pub fn ignore_certificate_errors(&self) -> bool {
+        self.inner.lock().opts.tls.ignore_certificate_errors
+    }
+
+    /// The subprotocols offered so far, in preference order.
+    pub fn supported_protocols(&self) -> Vec<String> {
+        self.inner.lock().opts.protocols.iter().map(|p| p.to_string_lossy().into_owned()).collect()
+    }
+
+    /// Number of subprotocols offered.
+    pub fn supported_protocol_count(&self) -> usize {
+        self.inner.lock().opts.protocols.len()
+    }
+
+    /// Runs `f` on the `index`-th offered subprotocol as a C string (owned by the websocket: the
+    /// pointer stays valid while it lives, since protocols are only ever appended).
+    pub fn with_supported_protocol<T>(&self, index: usize, f: impl FnOnce(&CStr) -> T) -> Option<T> {
+        let g = self.inner.lock();
+        g.opts.protocols.get(index).map(|p| f(p))
     }
 
     pub fn set_message_type(&self, t: MessageType) -> Result<()> {
@@ -382,7 +411,8 @@ impl WebSocket {
             request.headers_mut().append(name, value);
         }
         if !opts.protocols.is_empty() {
-            let joined = opts.protocols.join(", ");
+            let joined =
+                opts.protocols.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(", ");
             let value = HeaderValue::from_str(&joined)
                 .map_err(|_| revert(Error::invalid_argument("invalid subprotocol list")))?;
             request.headers_mut().insert("Sec-WebSocket-Protocol", value);

@@ -31,11 +31,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ Largest HTTP response head accepted during the upgrade.
+ */
+#define MAX_RESPONSE_HEAD (16 * 1024)
+
+/*
+ Longest close reason: a control frame payload is at most 125 bytes, 2 of them the code.
+ */
+#define MAX_CLOSE_REASON 123
+
+/*
+ Shortest server keep-alive interval, in ms.
+ */
 #define MIN_INTERVAL_MS 100
 
+/*
+ Longest server keep-alive interval, in ms (24 h).
+ */
 #define MAX_INTERVAL_MS 86400000
 
+/*
+ Longest channel id, in characters.
+ */
 #define MAX_ID_LEN 64
+
+/*
+ Default maximum number of channels holding a slot in one runtime.
+ */
+#define DEFAULT_MAX_CHANNELS 65536
 
 /*
  Default time a PING keep-alive waits for its pong.
@@ -45,16 +69,6 @@
 #define MIN_PONG_TIMEOUT_MS 10
 
 #define MAX_PONG_TIMEOUT_MS 86400000
-
-/*
- Default maximum number of channels holding a slot in one runtime.
- */
-#define DEFAULT_MAX_CHANNELS 65536
-
-/*
- Default coalescing window.
- */
-#define DEFAULT_COALESCING_MS 1000
 
 /*
  Default largest incoming message (16 MiB).
@@ -75,6 +89,11 @@
  Read buffer per connection: small on purpose (thousands of idle connections), grows per frame.
  */
 #define READ_BUFFER_SIZE 2048
+
+/*
+ Default coalescing window.
+ */
+#define DEFAULT_COALESCING_MS 1000
 
 /*
  Outcome of every fallible ctrlchan call. Values are fixed once released and never reused.

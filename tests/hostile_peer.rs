@@ -52,10 +52,7 @@ fn terminal_events(rt: &Runtime, ws: &std::sync::Arc<WebSocket>, within: Duratio
     let end = Instant::now() + within;
     while Instant::now() < end {
         match rt.next_event(Duration::from_millis(50)) {
-            Ok(ev)
-                if matches!(ev.kind, EventKind::Closed | EventKind::TransportDisconnected)
-                    && ev.websocket.as_ref().is_some_and(|w| std::sync::Arc::ptr_eq(w, ws)) =>
-            {
+            Ok(ev) if matches!(ev.kind, EventKind::Closed | EventKind::TransportDisconnected) && ev.is_from(ws) => {
                 out.push(ev)
             }
             _ => {}
@@ -86,7 +83,7 @@ fn garbage_frames_after_a_valid_upgrade_end_in_one_event() {
         let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
         ws.connect(&format!("ws://127.0.0.1:{port}/"), 3000).unwrap_or_else(|e| panic!("{name}: connect {e}"));
         let evs = terminal_events(&rt, &ws, Duration::from_millis(700));
-        ws.abort();
+        ws.release();
         assert_eq!(evs.len(), 1, "{name}: expected exactly one terminal event, got {evs:?}");
     }
 }
@@ -141,7 +138,7 @@ fn random_bytes_never_crash_the_runtime() {
         // Random bytes may also be a valid frame sequence; either way at most one terminal event.
         let evs = terminal_events(&rt, &ws, Duration::from_millis(150));
         assert!(evs.len() <= 1, "round {round}: {evs:?}");
-        ws.abort();
+        ws.release();
     }
     // Still fully functional afterwards.
     let port = one_shot(ok_head, vec![0x81, 0x02, b'o', b'k']);
@@ -149,7 +146,7 @@ fn random_bytes_never_crash_the_runtime() {
     ws.connect(&format!("ws://127.0.0.1:{port}/"), 3000).expect("connect");
     let ev = loop {
         let ev = rt.next_event(Duration::from_secs(3)).expect("event");
-        if ev.websocket.as_ref().is_some_and(|w| std::sync::Arc::ptr_eq(w, &ws)) {
+        if ev.is_from(&ws) {
             break ev;
         }
     };

@@ -10,9 +10,9 @@ use super::keepalive::ctrlchan_keepalive;
 use super::runtime::ctrlchan_runtime;
 use super::websocket::ctrlchan_websocket;
 use super::{ffi_get, ffi_guard, out_arg, str_arg, ResourceTypeArg};
-use crate::channel::Channel;
 use crate::error::{Error, ResultCode};
 use crate::types::{ResourceType, Status};
+use crate::Channel;
 
 /// A control channel (ControlChannelTrigger).
 pub struct ctrlchan_channel {

@@ -10,8 +10,8 @@ use super::runtime::ctrlchan_event;
 use super::websocket::ctrlchan_websocket;
 use super::{ffi_guard, ffi_value, out_arg};
 use crate::error::ResultCode;
-use crate::event::{Event, Handler};
 use crate::types::{EventKind, MessageType};
+use crate::{Event, Handler};
 
 /// Event callback. `ev` is borrowed for the duration of the call only: read what you need (or
 /// copy it) before returning; do not free it. Runs on the runtime thread: keep it short, and do

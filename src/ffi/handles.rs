@@ -10,12 +10,12 @@ use std::sync::Arc;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
-use crate::channel::Channel;
 use crate::error::{Error, ResultCode};
-use crate::event::Event;
-use crate::keepalive::KeepAlive;
-use crate::runtime::Runtime;
-use crate::websocket::WebSocket;
+use crate::Channel;
+use crate::Event;
+use crate::KeepAlive;
+use crate::Runtime;
+use crate::WebSocket;
 
 #[derive(Clone)]
 pub(crate) enum Obj {

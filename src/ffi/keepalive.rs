@@ -6,8 +6,8 @@ use super::channel::ctrlchan_channel;
 use super::handles::{self, Obj};
 use super::{ffi_get, ffi_guard, out_arg, KeepAliveModeArg};
 use crate::error::ResultCode;
-use crate::keepalive::KeepAlive;
 use crate::types::KeepAliveMode;
+use crate::KeepAlive;
 
 /// A keep-alive task (WebSocketKeepAlive). One task may serve many channels.
 pub struct ctrlchan_keepalive {

@@ -31,7 +31,7 @@ thread_local! {
 }
 
 pub(crate) fn set_last_error(e: &Error) {
-    let text = crate::event::to_cstring_lossy(&e.message);
+    let text = crate::state::event::to_cstring_lossy(&e.message);
     LAST_ERROR.with(|l| *l.borrow_mut() = text);
 }
 

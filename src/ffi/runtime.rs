@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::handles::{self, Obj};
 use super::{ffi_get, ffi_guard, out_arg};
 use crate::error::ResultCode;
-use crate::runtime::Runtime;
 use crate::types::RuntimeStats;
+use crate::Runtime;
 
 /// A runtime: one reactor thread owning every socket, timer and event queue of its objects.
 pub struct ctrlchan_runtime {

@@ -8,7 +8,7 @@ use super::handles::{self, Obj};
 use super::runtime::ctrlchan_runtime;
 use super::{bytes_arg, ffi_get, ffi_guard, opt_str_arg, out_arg, str_arg, MessageTypeArg, WebSocketKindArg};
 use crate::types::{MessageType, WebSocketKind, WebSocketState, WebSocketStats};
-use crate::websocket::WebSocket;
+use crate::WebSocket;
 
 /// A client websocket (kind MESSAGE or STREAM).
 pub struct ctrlchan_websocket {
@@ -57,7 +57,7 @@ pub extern "C" fn ctrlchan_websocket_free(ws: *mut ctrlchan_websocket) {
         let token = ws as usize;
         if let Some(Obj::WebSocket(_)) = handles::get(token) {
             if let Some(Obj::WebSocket(w)) = handles::remove(token) {
-                w.abort();
+                w.release();
             }
         }
         Ok(())

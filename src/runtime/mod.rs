@@ -1,26 +1,38 @@
-//! The runtime ("the system" in Windows terms): one reactor thread that owns every socket and one
-//! timer structure, an event queue with a pollable fd, and the commands other threads send it.
+//! Layer 3, runtime ("the system" in Windows terms): one reactor thread that owns every socket
+//! and one timer structure, the commands other threads send it, the event queue with a pollable
+//! fd, and event routing.
+//!
+//! - [`reactor`]: the loop, the connection slot table and command dispatch.
+//! - [`lifecycle`]: a connection's life (one enum) and the one `finish` that ends it.
+//! - [`connect`]: TCP connect and the opening handshake, driven over the socket.
+//! - [`open`]: I/O of an open connection: messages in, data and keep-alives out, close.
+//! - [`schedule`]: keep-alive bookkeeping (outstanding pings, pong deadline, coalescing windows).
+//! - [`io`], [`stream`], [`sockopt`]: WouldBlock helpers, the plain/TLS byte stream, socket options.
 
+pub(crate) mod connect;
+pub(crate) mod io;
+pub(crate) mod lifecycle;
+pub(crate) mod open;
 mod queue;
 pub(crate) mod reactor;
+pub(crate) mod schedule;
+pub mod sockopt;
+pub(crate) mod stream;
 pub mod timers;
 
 use std::cell::Cell;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::channel::Channel;
 use crate::error::{Error, Result, ResultCode};
-use crate::event::Event;
-use crate::types::{KeepAliveMode, RuntimeStats};
-use crate::websocket::{ConnectRequest, WebSocket};
+use crate::state::{ChannelShared, Event, SlotPool, WsShared};
+use crate::types::KeepAliveMode;
 
-use queue::EventQueue;
+pub use connect::ConnectRequest;
+pub(crate) use queue::EventQueue;
 pub use queue::PopError;
 
 thread_local! {
@@ -42,20 +54,21 @@ pub(crate) fn ensure_may_block(what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Default maximum number of channels holding a slot in one runtime.
-pub const DEFAULT_MAX_CHANNELS: u32 = 65_536;
 /// Default coalescing window.
 pub const DEFAULT_COALESCING_MS: u32 = 1_000;
 
+/// What other threads ask the reactor to do.
 pub(crate) enum Cmd {
-    Connect(Arc<WebSocket>, Box<ConnectRequest>),
-    Service(Arc<WebSocket>),
-    Close(Arc<WebSocket>, u16, String),
-    Abort(Arc<WebSocket>),
-    EnableKeepalive(Arc<WebSocket>, Arc<Channel>),
-    DisableKeepalive(Arc<WebSocket>),
-    RunKeepalive(Arc<WebSocket>, KeepAliveMode, u32),
-    Reschedule(Arc<WebSocket>),
+    Connect(Arc<WsShared>, Box<ConnectRequest>),
+    /// Queued outbound data is waiting.
+    Service(Arc<WsShared>),
+    Close(Arc<WsShared>, u16, String),
+    /// The handle was freed: finish a graceful close in the background, without events.
+    Release(Arc<WsShared>),
+    EnableKeepalive(Arc<WsShared>, Arc<ChannelShared>),
+    DisableKeepalive(Arc<WsShared>),
+    RunKeepalive(Arc<WsShared>, KeepAliveMode, u32),
+    Reschedule(Arc<WsShared>),
     /// An event raised on another thread, delivered from the runtime thread like all others.
     Deliver(Box<Event>),
     Shutdown,
@@ -76,13 +89,12 @@ pub struct RtShared {
     cmds: Mutex<Vec<Cmd>>,
     pub(crate) queue: EventQueue,
     shutting_down: AtomicBool,
-    pub(crate) max_channels: AtomicU32,
-    pub(crate) active_slots: AtomicU32,
+    pub(crate) slots: Arc<SlotPool>,
     pub(crate) coalescing_ms: AtomicU32,
     pub(crate) counters: Counters,
     pub(crate) ping_seq: AtomicU64,
-    channels: Mutex<Vec<Weak<Channel>>>,
-    websockets: Mutex<Vec<Weak<WebSocket>>>,
+    channels: Mutex<Vec<Weak<ChannelShared>>>,
+    websockets: Mutex<Vec<Weak<WsShared>>>,
 }
 
 impl RtShared {
@@ -90,7 +102,7 @@ impl RtShared {
         let mut q = self.cmds.lock();
         // Checked under the command lock: shutdown sets the flag under it too, so no command can
         // slip in behind the reactor's final drain.
-        if self.is_shutting_down() && !matches!(cmd, Cmd::Shutdown | Cmd::Abort(_)) {
+        if self.is_shutting_down() && !matches!(cmd, Cmd::Shutdown | Cmd::Release(_)) {
             return Err(Error::invalid_state("the runtime is shut down"));
         }
         let first = q.is_empty();
@@ -112,7 +124,24 @@ impl RtShared {
         self.shutting_down.load(Ordering::Acquire)
     }
 
-    /// Routes an event: channel handler, else websocket handler, else the runtime queue.
+    /// Starts the shutdown; true for the first caller. No command is accepted afterwards.
+    pub(crate) fn begin_shutdown(&self) -> bool {
+        let first = {
+            let _cmds = self.cmds.lock();
+            !self.shutting_down.swap(true, Ordering::AcqRel)
+        };
+        if first {
+            // Shutdown is accepted after the flag; wake the reactor for it.
+            let mut q = self.cmds.lock();
+            q.push(Cmd::Shutdown);
+            drop(q);
+            let _ = self.waker.wake();
+        }
+        first
+    }
+
+    /// Routes an event to exactly one place, the first that applies: the channel's handler, the
+    /// websocket's handler, the runtime queue.
     pub(crate) fn deliver(&self, ev: Event) {
         let handler = ev
             .channel
@@ -129,23 +158,21 @@ impl RtShared {
     }
 
     /// Once no callback can run any more: close the queue (dropping queued events outside the
-    /// lock, which also breaks event -> websocket -> runtime cycles) and drop every handler so that
+    /// lock, which also breaks event -> websocket cycles) and drop every handler so that
     /// finalizers run now. Idempotent.
     pub(crate) fn release_all(&self) {
         drop(self.queue.close());
         let chans: Vec<_> = std::mem::take(&mut *self.channels.lock());
         for w in chans {
             if let Some(ch) = w.upgrade() {
-                let h = ch.handler.lock().take();
-                drop(h);
+                ch.replace_handler(None);
                 ch.release_slot();
             }
         }
         let wss: Vec<_> = std::mem::take(&mut *self.websockets.lock());
         for w in wss {
             if let Some(ws) = w.upgrade() {
-                let h = ws.handler.lock().take();
-                drop(h);
+                ws.replace_handler(None);
             }
         }
     }
@@ -155,155 +182,58 @@ impl RtShared {
         self.shutting_down.store(true, Ordering::Release);
         let wss: Vec<_> = self.websockets.lock().iter().filter_map(|w| w.upgrade()).collect();
         for ws in wss {
-            ws.force_closed(why);
+            lifecycle::force_closed(&ws, Error::new(ResultCode::Io, why));
         }
         self.release_all();
     }
 
-    pub(crate) fn track_channel(&self, ch: &Arc<Channel>) {
-        let mut v = self.channels.lock();
-        if v.len() >= 64 && v.len().is_power_of_two() {
-            v.retain(|w| w.strong_count() > 0);
-        }
-        v.push(Arc::downgrade(ch));
+    pub(crate) fn track_channel(&self, ch: &Arc<ChannelShared>) {
+        track(&self.channels, ch);
     }
 
-    pub(crate) fn track_websocket(&self, ws: &Arc<WebSocket>) {
-        let mut v = self.websockets.lock();
-        if v.len() >= 64 && v.len().is_power_of_two() {
-            v.retain(|w| w.strong_count() > 0);
-        }
-        v.push(Arc::downgrade(ws));
+    pub(crate) fn track_websocket(&self, ws: &Arc<WsShared>) {
+        track(&self.websockets, ws);
     }
 }
 
-/// A runtime: create one per process (or per subsystem); it hosts any number of channels.
-pub struct Runtime {
-    shared: Arc<RtShared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+fn track<T>(list: &Mutex<Vec<Weak<T>>>, item: &Arc<T>) {
+    let mut v = list.lock();
+    if v.len() >= 64 && v.len().is_power_of_two() {
+        v.retain(|w| w.strong_count() > 0);
+    }
+    v.push(Arc::downgrade(item));
 }
 
-impl Runtime {
-    pub fn new() -> Result<Arc<Runtime>> {
-        let poll = mio::Poll::new().map_err(|e| Error::new(ResultCode::Io, format!("epoll_create failed: {e}")))?;
-        let waker = mio::Waker::new(poll.registry(), reactor::WAKER)
-            .map_err(|e| Error::new(ResultCode::Io, format!("cannot create waker: {e}")))?;
-        let queue = EventQueue::new().map_err(|e| Error::new(ResultCode::Io, format!("eventfd failed: {e}")))?;
-        let shared = Arc::new(RtShared {
-            waker,
-            cmds: Mutex::new(Vec::new()),
-            queue,
-            shutting_down: AtomicBool::new(false),
-            max_channels: AtomicU32::new(DEFAULT_MAX_CHANNELS),
-            active_slots: AtomicU32::new(0),
-            coalescing_ms: AtomicU32::new(DEFAULT_COALESCING_MS),
-            counters: Counters::default(),
-            ping_seq: AtomicU64::new(1),
-            channels: Mutex::new(Vec::new()),
-            websockets: Mutex::new(Vec::new()),
-        });
-        let for_thread = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("ctrlchan-reactor".into())
-            .spawn(move || {
-                ON_RUNTIME_THREAD.with(|c| c.set(true));
-                let shared = for_thread.clone();
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor::run(for_thread, poll)));
-                if r.is_err() {
-                    // A bug in the reactor must not leave callers waiting forever.
-                    shared.fail_everything("internal error: the runtime thread stopped");
-                }
-            })
-            .map_err(|e| Error::new(ResultCode::Io, format!("cannot start the runtime thread: {e}")))?;
-        Ok(Arc::new(Runtime { shared, thread: Mutex::new(Some(thread)) }))
-    }
-
-    pub fn shared(&self) -> &Arc<RtShared> {
-        &self.shared
-    }
-
-    /// Next queued event (events of channels/websockets without a handler).
-    pub fn next_event(&self, timeout: Duration) -> Result<Event> {
-        ensure_may_block("ctrlchan_runtime_next_event")?;
-        match self.shared.queue.pop(timeout) {
-            Ok(ev) => Ok(ev),
-            Err(PopError::Timeout) => Err(Error::new(ResultCode::Timeout, "no event within the timeout")),
-            Err(PopError::Closed) => Err(Error::closed("the runtime is shut down")),
-        }
-    }
-
-    /// An fd that is readable while events are queued.
-    pub fn event_fd(&self) -> RawFd {
-        self.shared.queue.fd()
-    }
-
-    pub fn queued_events(&self) -> usize {
-        self.shared.queue.len()
-    }
-
-    pub fn set_max_channels(&self, max: u32) -> Result<()> {
-        if max == 0 {
-            return Err(Error::invalid_argument("max_channels must be at least 1"));
-        }
-        self.shared.max_channels.store(max, Ordering::Release);
-        Ok(())
-    }
-
-    pub fn max_channels(&self) -> u32 {
-        self.shared.max_channels.load(Ordering::Acquire)
-    }
-
-    pub fn coalescing_window_ms(&self) -> u32 {
-        self.shared.coalescing_ms.load(Ordering::Acquire)
-    }
-
-    pub fn set_coalescing_window(&self, ms: u32) -> Result<()> {
-        if ms > 3_600_000 {
-            return Err(Error::invalid_argument("coalescing window must be at most 3 600 000 ms"));
-        }
-        self.shared.coalescing_ms.store(ms, Ordering::Release);
-        Ok(())
-    }
-
-    pub fn stats(&self) -> RuntimeStats {
-        let c = &self.shared.counters;
-        RuntimeStats {
-            wakeups: c.wakeups.load(Ordering::Relaxed),
-            keepalives_sent: c.keepalives_sent.load(Ordering::Relaxed),
-            keepalives_acked: c.keepalives_acked.load(Ordering::Relaxed),
-            messages_received: c.messages_received.load(Ordering::Relaxed),
-            connections_open: c.connections_open.load(Ordering::Relaxed),
-            channels_active: self.shared.active_slots.load(Ordering::Relaxed) as u64,
-        }
-    }
-
-    /// Closes every connection, stops the reactor and joins it. From inside a callback the
-    /// shutdown is started but not joined, and `INVALID_STATE` is returned.
-    pub fn shutdown(&self) -> Result<()> {
-        let first = {
-            let _cmds = self.shared.cmds.lock();
-            !self.shared.shutting_down.swap(true, Ordering::AcqRel)
-        };
-        if first {
-            let _ = self.shared.send(Cmd::Shutdown);
-        }
-        if on_runtime_thread() {
-            return Err(Error::invalid_state(
-                "runtime shutdown requested from inside a callback: started, but not joined",
-            ));
-        }
-        let handle = self.thread.lock().take();
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
-        // The reactor already did this on its way out; again in case it never started.
-        self.shared.release_all();
-        Ok(())
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        let _ = self.shutdown();
-    }
+/// Creates the shared runtime state and starts its reactor thread.
+pub(crate) fn start() -> Result<(Arc<RtShared>, JoinHandle<()>)> {
+    let poll = mio::Poll::new().map_err(|e| Error::new(ResultCode::Io, format!("epoll_create failed: {e}")))?;
+    let waker = mio::Waker::new(poll.registry(), reactor::WAKER)
+        .map_err(|e| Error::new(ResultCode::Io, format!("cannot create waker: {e}")))?;
+    let queue = EventQueue::new().map_err(|e| Error::new(ResultCode::Io, format!("eventfd failed: {e}")))?;
+    let shared = Arc::new(RtShared {
+        waker,
+        cmds: Mutex::new(Vec::new()),
+        queue,
+        shutting_down: AtomicBool::new(false),
+        slots: Arc::new(SlotPool::default()),
+        coalescing_ms: AtomicU32::new(DEFAULT_COALESCING_MS),
+        counters: Counters::default(),
+        ping_seq: AtomicU64::new(1),
+        channels: Mutex::new(Vec::new()),
+        websockets: Mutex::new(Vec::new()),
+    });
+    let for_thread = shared.clone();
+    let thread = std::thread::Builder::new()
+        .name("ctrlchan-reactor".into())
+        .spawn(move || {
+            ON_RUNTIME_THREAD.with(|c| c.set(true));
+            let shared = for_thread.clone();
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reactor::run(for_thread, poll)));
+            if r.is_err() {
+                // A bug in the reactor must not leave callers waiting forever.
+                shared.fail_everything("internal error: the runtime thread stopped");
+            }
+        })
+        .map_err(|e| Error::new(ResultCode::Io, format!("cannot start the runtime thread: {e}")))?;
+    Ok((shared, thread))
 }

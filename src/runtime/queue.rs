@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::event::Event;
+use crate::state::Event;
 
 pub struct EventQueue {
     q: Mutex<Inner>,

@@ -1,13 +1,9 @@
-//! One timer structure per runtime: a min-heap of (deadline, connection) entries with lazy
-//! deletion, plus the pure scheduling rules for keep-alives (never late, coalesced early).
+//! The runtime's one timer structure: a min-heap of (deadline, connection slot, serial) entries
+//! with lazy deletion (stale entries are skipped when they surface).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::{Duration, Instant};
-
-/// Keep-alive timers fire this much before the deadline so that wake-up latency never makes a
-/// keep-alive late.
-pub const GUARD: Duration = Duration::from_millis(2);
+use std::time::Instant;
 
 #[derive(Default)]
 pub struct Timers {
@@ -42,36 +38,11 @@ impl Timers {
     }
 }
 
-/// How early a channel's keep-alive may be sent so that it shares a wake-up with others:
-/// the runtime's coalescing window, capped at a quarter of the channel's interval.
-pub fn coalescing_window(global: Duration, interval: Duration) -> Duration {
-    global.min(interval / 4)
-}
-
-/// A keep-alive whose deadline is `deadline` is sent at a wake-up at `now` when it is due within
-/// its window (or the guard). Sending early is allowed; sending after `deadline` never happens
-/// as long as a wake-up occurs at or after `timer_at(deadline)`.
-pub fn keepalive_due(deadline: Instant, now: Instant, window: Duration) -> bool {
-    deadline <= now + window.max(GUARD)
-}
-
-/// When to wake up for a keep-alive due at `deadline`.
-pub fn timer_at(deadline: Instant) -> Instant {
-    deadline.checked_sub(GUARD).unwrap_or(deadline)
-}
-
-/// Poll timeout for the next timer, rounded up to whole milliseconds (epoll's resolution).
-pub fn poll_timeout(next: Option<Instant>, now: Instant) -> Option<Duration> {
-    next.map(|t| {
-        let d = t.saturating_duration_since(now);
-        let ms = d.as_nanos().div_ceil(1_000_000);
-        Duration::from_millis(ms.min(u64::MAX as u128) as u64)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::timing::{coalescing_window, keepalive_due, timer_at, GUARD};
+    use std::time::Duration;
 
     #[test]
     fn heap_pops_in_deadline_order_up_to_horizon() {
@@ -86,33 +57,6 @@ mod tests {
         assert_eq!(t.pop_until(h).map(|e| e.1), Some(2));
         assert_eq!(t.pop_until(h), None);
         assert_eq!(t.len(), 1);
-    }
-
-    #[test]
-    fn window_is_capped_by_interval() {
-        assert_eq!(coalescing_window(Duration::from_secs(1), Duration::from_secs(30)), Duration::from_secs(1));
-        assert_eq!(coalescing_window(Duration::from_secs(1), Duration::from_millis(400)), Duration::from_millis(100));
-        assert_eq!(coalescing_window(Duration::ZERO, Duration::from_secs(1)), Duration::ZERO);
-    }
-
-    #[test]
-    fn due_only_within_window() {
-        let now = Instant::now();
-        let w = Duration::from_millis(100);
-        assert!(keepalive_due(now + Duration::from_millis(100), now, w));
-        assert!(!keepalive_due(now + Duration::from_millis(101), now, w));
-        assert!(keepalive_due(now, now, Duration::ZERO));
-        // The guard always applies so that a timer fired at timer_at() never misses.
-        let d = now + GUARD;
-        assert!(keepalive_due(d, timer_at(d), Duration::ZERO));
-    }
-
-    #[test]
-    fn poll_timeout_rounds_up() {
-        let now = Instant::now();
-        assert_eq!(poll_timeout(Some(now + Duration::from_micros(1500)), now), Some(Duration::from_millis(2)));
-        assert_eq!(poll_timeout(Some(now), now), Some(Duration::ZERO));
-        assert_eq!(poll_timeout(None, now), None);
     }
 
     /// Simulates many channels with random intervals and last-traffic times through the exact

@@ -5,18 +5,18 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::channel::Channel;
+use super::channel::ChannelShared;
+use super::websocket::WsShared;
 use crate::types::{EventKind, MessageType};
-use crate::websocket::WebSocket;
 
 /// One event. Cheap to create: the channel id is borrowed from the channel, the payload is shared.
 #[derive(Clone)]
 pub struct Event {
     pub kind: EventKind,
     /// The channel whose transport produced the event, if the websocket is bound to one.
-    pub channel: Option<Arc<Channel>>,
+    pub channel: Option<Arc<ChannelShared>>,
     /// The websocket that produced the event.
-    pub websocket: Option<Arc<WebSocket>>,
+    pub websocket: Option<Arc<WsShared>>,
     pub message_type: MessageType,
     pub data: Bytes,
     pub close_code: u16,
@@ -27,7 +27,7 @@ pub struct Event {
 }
 
 impl Event {
-    pub(crate) fn new(kind: EventKind, websocket: Option<Arc<WebSocket>>, channel: Option<Arc<Channel>>) -> Self {
+    pub(crate) fn new(kind: EventKind, websocket: Option<Arc<WsShared>>, channel: Option<Arc<ChannelShared>>) -> Self {
         Event {
             kind,
             channel,
@@ -57,6 +57,11 @@ impl Event {
     /// Close reason or failure detail ("" if none).
     pub fn reason(&self) -> &str {
         self.reason_cstr().to_str().unwrap_or("")
+    }
+
+    /// Whether the event was produced by `ws`.
+    pub fn is_from(&self, ws: &WsShared) -> bool {
+        self.websocket.as_ref().is_some_and(|w| std::ptr::eq(Arc::as_ptr(w), ws))
     }
 
     /// Channel id of the channel the event belongs to ("" if none), NUL-terminated.

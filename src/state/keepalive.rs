@@ -1,9 +1,9 @@
-//! `WebSocketKeepAlive`: the keep-alive task bound to a channel's keep-alive trigger.
+//! `WebSocketKeepAlive` settings: the keep-alive task bound to a channel's keep-alive trigger.
+//! (`KeepAlive::run`, which needs the runtime, is added by the API layer.)
 
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::channel::Channel;
 use crate::error::{Error, Result};
 use crate::types::KeepAliveMode;
 
@@ -59,10 +59,5 @@ impl KeepAlive {
         }
         self.pong_timeout_ms.store(ms, Ordering::Release);
         Ok(())
-    }
-
-    /// `IBackgroundTask.Run`: sends one keep-alive on the channel's transport now.
-    pub fn run(&self, channel: &Channel) -> Result<()> {
-        channel.run_keepalive_now(self.mode(), self.pong_timeout_ms())
     }
 }

@@ -1,0 +1,208 @@
+//! `MessageWebSocket` / `StreamWebSocket`: the handle. Options and getters come from the shared
+//! state ([`WsShared`], via `Deref`); connect, send and close become runtime commands.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::http::{HeaderName, HeaderValue};
+use tungstenite::protocol::WebSocketConfig;
+
+use super::runtime::Runtime;
+use crate::error::{Error, Result, ResultCode};
+use crate::protocol::uri::{may_send_close_code, parse_target, MAX_CLOSE_REASON};
+use crate::runtime::lifecycle;
+use crate::runtime::{ensure_may_block, Cmd, ConnectRequest, RtShared};
+use crate::state::websocket::{DEFAULT_CONNECT_TIMEOUT_MS, READ_BUFFER_SIZE};
+use crate::state::{Handler, WsShared};
+use crate::types::{MessageType, WebSocketKind};
+
+/// A client websocket (Windows `MessageWebSocket` or `StreamWebSocket`).
+///
+/// The runtime keeps an open connection alive on its own: dropping your `Arc` does not close it.
+/// Call [`WebSocket::close`] (close handshake, with events) or [`WebSocket::release`] (what
+/// freeing the C handle does: a graceful close in the background, without events).
+pub struct WebSocket {
+    st: Arc<WsShared>,
+    rt: Arc<RtShared>,
+}
+
+impl Deref for WebSocket {
+    type Target = WsShared;
+    fn deref(&self) -> &WsShared {
+        &self.st
+    }
+}
+
+impl WebSocket {
+    pub fn new(rt: &Runtime, kind: WebSocketKind) -> Result<Arc<WebSocket>> {
+        let shared = rt.shared();
+        if shared.is_shutting_down() {
+            return Err(Error::invalid_state("the runtime is shut down"));
+        }
+        let st = WsShared::new(kind);
+        shared.track_websocket(&st);
+        Ok(Arc::new(WebSocket { st, rt: shared.clone() }))
+    }
+
+    /// The shared state (what events carry in `Event::websocket`).
+    pub fn shared(&self) -> &Arc<WsShared> {
+        &self.st
+    }
+
+    pub(crate) fn runtime(&self) -> &Arc<RtShared> {
+        &self.rt
+    }
+
+    pub fn set_handler(&self, h: Option<Handler>) -> Result<()> {
+        if self.rt.is_shutting_down() && h.is_some() {
+            return Err(Error::invalid_state("the runtime is shut down"));
+        }
+        self.st.replace_handler(h);
+        Ok(())
+    }
+
+    fn prepare(&self, uri: &str, timeout_ms: u32, notify_events: bool) -> Result<Box<ConnectRequest>> {
+        if self.rt.is_shutting_down() {
+            return Err(Error::invalid_state("the runtime is shut down"));
+        }
+        let target = parse_target(uri)?;
+        let timeout_ms = if timeout_ms == 0 { DEFAULT_CONNECT_TIMEOUT_MS } else { timeout_ms };
+        let opts = lifecycle::begin_connect(&self.st)?;
+        let revert = |e: Error| {
+            lifecycle::revert_connect(&self.st);
+            e
+        };
+        let mut request = uri
+            .into_client_request()
+            .map_err(|e| revert(Error::invalid_argument(format!("invalid URI '{uri}': {e}"))))?;
+        for (n, v) in &opts.headers {
+            let name = HeaderName::from_bytes(n.as_bytes())
+                .map_err(|_| revert(Error::invalid_argument(format!("invalid header name '{n}'"))))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|_| revert(Error::invalid_argument(format!("invalid header value for '{n}'"))))?;
+            request.headers_mut().append(name, value);
+        }
+        if !opts.protocols.is_empty() {
+            let joined = opts.protocols.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(", ");
+            let value = HeaderValue::from_str(&joined)
+                .map_err(|_| revert(Error::invalid_argument("invalid subprotocol list")))?;
+            request.headers_mut().insert("Sec-WebSocket-Protocol", value);
+        }
+        let tls =
+            if target.secure { Some(crate::protocol::tls::client_config(&opts.tls).map_err(revert)?) } else { None };
+        // IP literals need no resolution; names are resolved by connect() on the calling thread
+        // and by connect_async() on a short-lived resolver thread (never on the runtime thread).
+        let addrs: Vec<SocketAddr> = match target.host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, target.port)],
+            Err(_) => Vec::new(),
+        };
+        let max = opts.max_message_size as usize;
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_SIZE)
+            .write_buffer_size(0)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        Ok(Box::new(ConnectRequest {
+            addrs,
+            resolve_error: None,
+            host: target.host,
+            port: target.port,
+            tls,
+            request,
+            config,
+            deadline: Instant::now() + Duration::from_millis(timeout_ms as u64),
+            timeout_ms,
+            notify_events,
+        }))
+    }
+
+    /// Connects and waits for the handshake. `timeout_ms == 0` means 30 s.
+    pub fn connect(&self, uri: &str, timeout_ms: u32) -> Result<()> {
+        ensure_may_block("ctrlchan_websocket_connect")?;
+        let mut req = self.prepare(uri, timeout_ms, false)?;
+        if req.addrs.is_empty() {
+            req.resolve();
+            if let Some(e) = req.resolve_error.take() {
+                lifecycle::revert_connect(&self.st);
+                return Err(e);
+            }
+        }
+        let bound = req.deadline + Duration::from_secs(5);
+        if let Err(e) = self.rt.send(Cmd::Connect(self.st.clone(), req)) {
+            lifecycle::revert_connect(&self.st);
+            return Err(e);
+        }
+        lifecycle::wait_connected(&self.st, bound)
+    }
+
+    /// Starts connecting; a CONNECTED or CONNECT_FAILED event follows.
+    pub fn connect_async(&self, uri: &str, timeout_ms: u32) -> Result<()> {
+        let mut req = self.prepare(uri, timeout_ms, true)?;
+        if !req.addrs.is_empty() {
+            if let Err(e) = self.rt.send(Cmd::Connect(self.st.clone(), req)) {
+                lifecycle::revert_connect(&self.st);
+                return Err(e);
+            }
+            return Ok(());
+        }
+        let st = self.st.clone();
+        let rt = self.rt.clone();
+        let spawned = std::thread::Builder::new().name("ctrlchan-resolve".into()).spawn(move || {
+            req.resolve();
+            if rt.send(Cmd::Connect(st.clone(), req)).is_err() {
+                lifecycle::force_closed(&st, Error::new(ResultCode::Io, "the runtime shut down while resolving"));
+            }
+        });
+        if let Err(e) = spawned {
+            lifecycle::revert_connect(&self.st);
+            return Err(Error::new(ResultCode::Io, format!("cannot start the resolver thread: {e}")));
+        }
+        Ok(())
+    }
+
+    /// Sends with the websocket's message type.
+    pub fn send(&self, data: &[u8]) -> Result<()> {
+        let t = if self.kind() == WebSocketKind::Stream { MessageType::Binary } else { self.message_type() };
+        self.send_message(t, data)
+    }
+
+    /// Queues one whole message, or fails without queuing any of it.
+    pub fn send_message(&self, t: MessageType, data: &[u8]) -> Result<()> {
+        if self.st.enqueue(t, data)? {
+            self.rt.send(Cmd::Service(self.st.clone()))?;
+        }
+        Ok(())
+    }
+
+    /// Starts the close handshake. `reason` must be at most 123 bytes of UTF-8.
+    pub fn close(&self, code: u16, reason: &str) -> Result<()> {
+        if !may_send_close_code(code) {
+            return Err(Error::invalid_argument(format!(
+                "close code {code} may not be sent (use 1000-1003, 1007-1014 or 3000-4999)"
+            )));
+        }
+        if reason.len() > MAX_CLOSE_REASON {
+            return Err(Error::invalid_argument("close reason must be at most 123 bytes"));
+        }
+        lifecycle::begin_close(&self.st)?;
+        self.rt.send(Cmd::Close(self.st.clone(), code, reason.to_string()))
+    }
+
+    /// Waits until everything queued so far reached the kernel.
+    pub fn flush(&self, timeout: Duration) -> Result<()> {
+        ensure_may_block("ctrlchan_channel_flush_transport")?;
+        self.st.wait_flushed(timeout)
+    }
+
+    /// The handle goes away: the state is CLOSED at once, the handler is released, and the runtime
+    /// finishes a graceful close in the background (queued data, close frame 1001, the peer's
+    /// close awaited up to the close timeout) without delivering further events.
+    pub fn release(&self) {
+        if lifecycle::mark_released(&self.st) {
+            let _ = self.rt.send(Cmd::Release(self.st.clone()));
+        }
+    }
+}

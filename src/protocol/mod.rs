@@ -1,0 +1,12 @@
+//! Layer 1, protocol: pure rules and sans-I/O state machines. Nothing here touches a socket,
+//! a thread or the runtime; everything is unit-tested on values and byte slices.
+//!
+//! - [`handshake`]: the RFC 6455 opening handshake (request bytes out, response bytes in).
+//! - [`uri`]: `ws://`/`wss://` URI parsing and close-code rules.
+//! - [`timing`]: keep-alive timing rules (never late, coalesced early).
+//! - [`tls`]: TLS client configuration (roots, extra CAs, the explicit insecure option).
+
+pub mod handshake;
+pub mod timing;
+pub mod tls;
+pub mod uri;

@@ -1,0 +1,306 @@
+//! I/O of an open connection on the runtime thread: incoming messages become events, queued
+//! data and keep-alives go out, and close frames and errors end the connection via `finish`.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
+use tungstenite::Message;
+
+use super::io::{best_effort_close, ok_unless_fatal, would_block};
+use super::lifecycle::{Conn, End, Life, CLOSE_LINGER};
+use super::reactor::Reactor;
+use super::stream::is_tls_failure;
+use crate::error::ResultCode;
+use crate::state::Event;
+use crate::types::{EventKind, KeepAliveMode, MessageType};
+
+/// Messages read from one connection per turn before others get a chance.
+const READ_BUDGET: usize = 256;
+
+fn disconnect_event(c: &Conn, result: ResultCode, reason: &str) -> Event {
+    let mut ev = Event::new(EventKind::TransportDisconnected, Some(c.ws.clone()), c.ws.channel()).with_reason(reason);
+    ev.result = result;
+    ev
+}
+
+fn closed_event(c: &Conn, code: u16, reason: &str, result: ResultCode) -> Event {
+    let mut ev = Event::new(EventKind::Closed, Some(c.ws.clone()), c.ws.channel()).with_reason(reason);
+    ev.close_code = code;
+    ev.result = result;
+    ev
+}
+
+impl Reactor {
+    /// Reads and dispatches messages until the socket would block (or the budget is used up:
+    /// then the connection is read again after the others had their turn).
+    pub(crate) fn read(&mut self, c: &mut Conn, idx: usize) {
+        for _ in 0..READ_BUDGET {
+            let Some(sock) = c.life.sock_mut() else { return };
+            match sock.read() {
+                Ok(msg) => {
+                    self.on_message(c, msg);
+                    if c.life.is_closed() {
+                        return;
+                    }
+                }
+                // Automatic replies (pong, close) queued by read() go out now.
+                Err(e) if would_block(&e) => return self.flush(c),
+                Err(e) => return self.on_error(c, e),
+            }
+        }
+        self.again.push(idx);
+        self.flush(c)
+    }
+
+    fn on_message(&mut self, c: &mut Conn, msg: Message) {
+        let lingering = matches!(c.life, Life::Lingering { .. });
+        match msg {
+            Message::Text(_) | Message::Binary(_) | Message::Pong(_) if lingering => {}
+            Message::Text(t) => self.push(c, MessageType::Utf8, Bytes::from(t)),
+            Message::Binary(b) => self.push(c, MessageType::Binary, b),
+            Message::Pong(p) => {
+                if let Some(rtt) = c.ka.pong(&p) {
+                    // The timer armed for the pong deadline is now useless: re-arm at the real
+                    // next deadline so the idle channel costs no extra wake-up.
+                    c.rearm = true;
+                    self.rt.counters.keepalives_acked.fetch_add(1, Ordering::Relaxed);
+                    let mut ev = Event::new(EventKind::Keepalive, Some(c.ws.clone()), c.ws.channel());
+                    ev.rtt_us = rtt.as_micros().min(u64::MAX as u128) as u64;
+                    self.rt.deliver(ev);
+                }
+            }
+            Message::Ping(_) | Message::Frame(_) => {}
+            Message::Close(frame) => {
+                let (code, reason) = match &frame {
+                    Some(f) => (u16::from(f.code), f.reason.as_str().to_string()),
+                    None => (1005, String::new()),
+                };
+                // The close handshake is complete for the application: our reply (queued by
+                // tungstenite) goes out now, and the state is CLOSED before the event is seen.
+                if let Some(sock) = c.life.sock_mut() {
+                    let _ = sock.flush();
+                }
+                let ev = closed_event(c, code, &reason, ResultCode::Ok);
+                self.finish(c, End::Event(ev), Some(CLOSE_LINGER));
+            }
+        }
+    }
+
+    fn push(&mut self, c: &mut Conn, t: MessageType, data: Bytes) {
+        c.ws.messages_received.fetch_add(1, Ordering::Relaxed);
+        c.ws.bytes_received.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.rt.counters.messages_received.fetch_add(1, Ordering::Relaxed);
+        let mut ev = Event::new(EventKind::PushNotification, Some(c.ws.clone()), c.ws.channel());
+        ev.message_type = t;
+        ev.data = data;
+        self.rt.deliver(ev);
+    }
+
+    /// A read or write failed: the connection ends with the event that says why.
+    pub(crate) fn on_error(&mut self, c: &mut Conn, e: tungstenite::Error) {
+        use tungstenite::Error as E;
+        let end = match e {
+            E::ConnectionClosed | E::AlreadyClosed => closed_event(c, 1005, "", ResultCode::Ok),
+            E::Capacity(cap) => {
+                let reason = match cap {
+                    CapacityError::MessageTooLong { size, max_size } => {
+                        format!("incoming message of {size} bytes exceeds the {max_size} byte limit")
+                    }
+                    other => format!("capacity exceeded: {other}"),
+                };
+                if let Some(sock) = c.life.sock_mut() {
+                    best_effort_close(sock, CloseCode::Size, "message too big");
+                }
+                closed_event(c, 1009, &reason, ResultCode::MessageTooLarge)
+            }
+            E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+                disconnect_event(c, ResultCode::Io, "EOF: the peer closed the TCP connection without a close frame")
+            }
+            E::Io(io) => {
+                let tls = is_tls_failure(&io);
+                let reason = match (&tls, io.kind()) {
+                    (Some(t), _) => format!("TLS error: {t}"),
+                    (None, io::ErrorKind::ConnectionReset) => "connection reset by peer (RST)".to_string(),
+                    (None, io::ErrorKind::BrokenPipe) => "broken pipe: the peer is gone".to_string(),
+                    (None, io::ErrorKind::TimedOut) => {
+                        "TCP timeout (kernel keep-alive or TCP_USER_TIMEOUT)".to_string()
+                    }
+                    (None, io::ErrorKind::UnexpectedEof) => {
+                        "EOF: the peer closed the connection (TLS truncated)".to_string()
+                    }
+                    (None, _) => format!("I/O error: {io}"),
+                };
+                let code = match (&tls, io.kind()) {
+                    (Some(_), _) => ResultCode::TlsFailed,
+                    (None, io::ErrorKind::TimedOut) => ResultCode::Timeout,
+                    _ => ResultCode::Io,
+                };
+                disconnect_event(c, code, &reason)
+            }
+            E::Utf8(_) => {
+                if let Some(sock) = c.life.sock_mut() {
+                    best_effort_close(sock, CloseCode::Invalid, "invalid UTF-8");
+                }
+                disconnect_event(c, ResultCode::Io, "protocol error: invalid UTF-8 in a text message")
+            }
+            other => {
+                if let Some(sock) = c.life.sock_mut() {
+                    best_effort_close(sock, CloseCode::Protocol, "protocol error");
+                }
+                disconnect_event(c, ResultCode::Io, &format!("protocol error: {other}"))
+            }
+        };
+        self.finish(c, End::Event(end), None);
+    }
+
+    /// Writes the queued outbound messages (open connections only), then flushes.
+    pub(crate) fn service(&mut self, c: &mut Conn) {
+        let batch = {
+            let mut g = c.ws.inner.lock();
+            g.service_scheduled = false;
+            std::mem::take(&mut g.outbound)
+        };
+        if batch.is_empty() {
+            return;
+        }
+        let Life::Open { sock } = &mut c.life else { return };
+        let now = Instant::now();
+        for (t, data) in batch {
+            let len = data.len();
+            let msg = match t {
+                // SAFETY: the state layer validated UTF-8 before queuing.
+                MessageType::Utf8 => Message::Text(unsafe { Utf8Bytes::from_bytes_unchecked(data) }),
+                MessageType::Binary => Message::Binary(data),
+            };
+            if let Err(e) = ok_unless_fatal(sock.write(msg)) {
+                return self.on_error(c, e);
+            }
+            c.unflushed += len;
+            c.ka.last_outbound = now;
+            c.ws.messages_sent.fetch_add(1, Ordering::Relaxed);
+            c.ws.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
+        }
+        self.flush(c)
+    }
+
+    /// Pushes buffered frames to the kernel; wakes `flush_transport` waiters when all went out.
+    pub(crate) fn flush(&mut self, c: &mut Conn) {
+        let Some(sock) = c.life.sock_mut() else { return };
+        match sock.flush() {
+            Ok(()) => {
+                if c.unflushed > 0 {
+                    let mut g = c.ws.inner.lock();
+                    g.pending_bytes = g.pending_bytes.saturating_sub(c.unflushed);
+                    c.unflushed = 0;
+                    let done = g.pending_bytes == 0;
+                    drop(g);
+                    if done {
+                        c.ws.cond.notify_all();
+                    }
+                }
+            }
+            Err(e) if would_block(&e) => {}
+            Err(e) => self.on_error(c, e),
+        }
+    }
+
+    /// Sends one keep-alive frame now (scheduled, or `ctrlchan_keepalive_run`).
+    pub(crate) fn send_keepalive(&mut self, c: &mut Conn, mode: KeepAliveMode, pong_timeout_ms: u32) {
+        let Life::Open { sock } = &mut c.life else { return };
+        let now = Instant::now();
+        // Let any automatic pong reply go first so a custom pong never replaces it.
+        if let Err(e) = ok_unless_fatal(sock.flush()) {
+            return self.on_error(c, e);
+        }
+        let msg = match mode {
+            KeepAliveMode::Ping => {
+                let seq = self.rt.ping_seq.fetch_add(1, Ordering::Relaxed);
+                c.ka.ping_sent(seq, now, pong_timeout_ms);
+                Message::Ping(Bytes::copy_from_slice(&seq.to_be_bytes()))
+            }
+            KeepAliveMode::UnsolicitedPong => Message::Pong(Bytes::new()),
+        };
+        if let Err(e) = ok_unless_fatal(sock.write(msg)) {
+            return self.on_error(c, e);
+        }
+        c.ka.last_outbound = now;
+        self.rt.counters.keepalives_sent.fetch_add(1, Ordering::Relaxed);
+        self.flush(c);
+        if mode == KeepAliveMode::UnsolicitedPong && matches!(c.life, Life::Open { .. }) {
+            self.rt.deliver(Event::new(EventKind::Keepalive, Some(c.ws.clone()), c.ws.channel()));
+        }
+    }
+
+    /// The application's close: queued data first, then our close frame; Open → Closing.
+    pub(crate) fn start_close(&mut self, c: &mut Conn, code: u16, reason: &str) {
+        if !matches!(c.life, Life::Open { .. }) {
+            return;
+        }
+        self.service(c);
+        let Life::Open { sock } = &mut c.life else { return };
+        let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from(reason) };
+        if let Err(e) = ok_unless_fatal(sock.close(Some(frame))) {
+            return self.on_error(c, e);
+        }
+        self.closing(c);
+        c.ka.last_outbound = Instant::now();
+        self.flush(c)
+    }
+
+    /// A deadline of this connection passed: connect, close handshake, linger or pong timeout,
+    /// or a keep-alive is due.
+    pub(crate) fn on_timer(&mut self, c: &mut Conn, now: Instant, global: Duration) {
+        if c.life.deadline().is_some_and(|d| d <= now) {
+            match &c.life {
+                Life::Connecting { req, .. } => {
+                    let e = crate::error::Error::new(
+                        ResultCode::Timeout,
+                        format!("connect timed out after {} ms", req.timeout_ms),
+                    );
+                    return self.finish(c, End::ConnectFailed(e), None);
+                }
+                Life::Handshaking { timeout_ms, .. } => {
+                    let e = crate::error::Error::new(
+                        ResultCode::Timeout,
+                        format!("connect timed out after {timeout_ms} ms"),
+                    );
+                    return self.finish(c, End::ConnectFailed(e), None);
+                }
+                Life::Closing { .. } => {
+                    let ev = disconnect_event(
+                        c,
+                        ResultCode::Timeout,
+                        "close handshake timed out: the peer did not answer the close frame",
+                    );
+                    return self.finish(c, End::Event(ev), None);
+                }
+                _ => return self.drop_socket(c),
+            }
+        }
+        if c.ka.pong_deadline.is_some_and(|d| d <= now) {
+            let to = c.ka.oldest_timeout_ms();
+            let ev = disconnect_event(
+                c,
+                ResultCode::Timeout,
+                &format!("pong timeout: no pong within {to} ms of a keep-alive ping"),
+            );
+            return self.finish(c, End::Event(ev), None);
+        }
+        if let (Life::Open { .. }, Some(interval), Some(deadline)) =
+            (&c.life, c.ka.interval(), c.ka.keepalive_deadline())
+        {
+            let window = crate::protocol::timing::coalescing_window(global, interval);
+            if crate::protocol::timing::keepalive_due(deadline, now, window) {
+                if let Some(ch) = &c.ka.channel {
+                    let task = ch.keepalive_task();
+                    self.send_keepalive(c, task.mode(), task.pong_timeout_ms());
+                }
+            }
+        }
+    }
+}

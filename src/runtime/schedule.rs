@@ -1,0 +1,171 @@
+//! Keep-alive bookkeeping of one connection (outstanding pings, pong deadline, last outbound
+//! traffic) and of the runtime (the multiset of coalescing windows in use).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::protocol::timing::{coalescing_window, timer_at};
+use crate::state::ChannelShared;
+
+/// Outstanding keep-alive pings remembered per connection.
+pub(crate) const MAX_OUTSTANDING: usize = 16;
+
+/// One connection's keep-alive state.
+pub(crate) struct KeepAliveBook {
+    /// The channel whose schedule this connection follows (None: keep-alives off).
+    pub channel: Option<Arc<ChannelShared>>,
+    /// (ping sequence number, sent at, pong timeout ms), oldest first.
+    outstanding: VecDeque<(u64, Instant, u32)>,
+    pub pong_deadline: Option<Instant>,
+    pub last_outbound: Instant,
+}
+
+impl KeepAliveBook {
+    pub fn new(now: Instant) -> Self {
+        KeepAliveBook { channel: None, outstanding: VecDeque::new(), pong_deadline: None, last_outbound: now }
+    }
+
+    pub fn enable(&mut self, ch: Arc<ChannelShared>) {
+        self.channel = Some(ch);
+    }
+
+    /// Keep-alives off and no liveness check pending.
+    pub fn disable(&mut self) {
+        self.channel = None;
+        self.stop_liveness();
+    }
+
+    /// Forgets unanswered pings (the connection is closing: their pongs no longer matter).
+    pub fn stop_liveness(&mut self) {
+        self.outstanding.clear();
+        self.pong_deadline = None;
+    }
+
+    /// A keep-alive ping went out. The oldest unanswered ping keeps its deadline: with the list
+    /// full the newest is sent but not tracked, so the deadline never moves later.
+    pub fn ping_sent(&mut self, seq: u64, now: Instant, pong_timeout_ms: u32) {
+        if self.outstanding.len() < MAX_OUTSTANDING {
+            self.outstanding.push_back((seq, now, pong_timeout_ms));
+        }
+        let due = now + Duration::from_millis(pong_timeout_ms as u64);
+        self.pong_deadline = Some(self.pong_deadline.map_or(due, |d| d.min(due)));
+    }
+
+    /// A pong arrived. `Some(rtt)` if it answers an outstanding ping (that ping and every older
+    /// one are settled); `None` for unsolicited or unknown pongs.
+    pub fn pong(&mut self, payload: &[u8]) -> Option<Duration> {
+        let raw: [u8; 8] = payload.try_into().ok()?;
+        let seq = u64::from_be_bytes(raw);
+        let pos = self.outstanding.iter().position(|o| o.0 == seq)?;
+        let sent = self.outstanding[pos].1;
+        self.outstanding.drain(..=pos);
+        self.pong_deadline = self.outstanding.iter().map(|o| o.1 + Duration::from_millis(o.2 as u64)).min();
+        Some(sent.elapsed())
+    }
+
+    /// Pong timeout of the oldest unanswered ping, in ms (0 if none).
+    pub fn oldest_timeout_ms(&self) -> u32 {
+        self.outstanding.front().map(|o| o.2).unwrap_or(0)
+    }
+
+    /// The channel's interval while keep-alives run.
+    pub fn interval(&self) -> Option<Duration> {
+        self.channel.as_ref().map(|ch| ch.effective_interval())
+    }
+
+    /// When the next keep-alive is due (never later than an interval after the last outbound
+    /// traffic), while keep-alives run.
+    pub fn keepalive_deadline(&self) -> Option<Instant> {
+        self.interval().map(|i| self.last_outbound + i)
+    }
+
+    /// When to wake up for this connection's keep-alive work (pong deadline or next keep-alive).
+    pub fn next_wakeup(&self) -> Option<Instant> {
+        let ka = self.keepalive_deadline().map(timer_at);
+        match (ka, self.pong_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// The coalescing windows in use, as a multiset. A wake-up sweeps timers up to the smallest one,
+/// so it never pops (and re-pushes) entries that cannot be sent early yet.
+#[derive(Default)]
+pub(crate) struct Windows {
+    counts: BTreeMap<u64, usize>,
+}
+
+impl Windows {
+    /// Moves one connection's entry from `*current` to the window its keep-alive state implies.
+    pub fn sync(&mut self, current: &mut Option<u64>, book: Option<&KeepAliveBook>, global: Duration) {
+        let want = book
+            .and_then(KeepAliveBook::interval)
+            .map(|i| coalescing_window(global, i).as_millis().min(u64::MAX as u128) as u64);
+        if *current == want {
+            return;
+        }
+        if let Some(old) = current.take() {
+            if let Some(n) = self.counts.get_mut(&old) {
+                *n -= 1;
+                if *n == 0 {
+                    self.counts.remove(&old);
+                }
+            }
+        }
+        if let Some(new) = want {
+            *self.counts.entry(new).or_insert(0) += 1;
+        }
+        *current = want;
+    }
+
+    /// The smallest window in use (zero when none).
+    pub fn smallest(&self) -> Duration {
+        self.counts.keys().next().map_or(Duration::ZERO, |ms| Duration::from_millis(*ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pong_settles_its_ping_and_older_ones() {
+        let now = Instant::now();
+        let mut b = KeepAliveBook::new(now);
+        b.ping_sent(1, now, 100);
+        b.ping_sent(2, now + Duration::from_millis(50), 100);
+        assert_eq!(b.pong_deadline, Some(now + Duration::from_millis(100)));
+        assert!(b.pong(&9u64.to_be_bytes()).is_none());
+        assert!(b.pong(b"short").is_none());
+        assert!(b.pong(&2u64.to_be_bytes()).is_some());
+        assert_eq!(b.pong_deadline, None);
+        assert_eq!(b.oldest_timeout_ms(), 0);
+    }
+
+    #[test]
+    fn deadline_never_moves_later_when_full() {
+        let now = Instant::now();
+        let mut b = KeepAliveBook::new(now);
+        for i in 0..(MAX_OUTSTANDING as u64 + 5) {
+            b.ping_sent(i, now + Duration::from_millis(i), 10);
+        }
+        assert_eq!(b.pong_deadline, Some(now + Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn windows_multiset_tracks_smallest() {
+        let mut w = Windows::default();
+        assert_eq!(w.smallest(), Duration::ZERO);
+        let mut a = None;
+        let mut b = Some(400);
+        w.counts.insert(400, 1);
+        assert_eq!(w.smallest(), Duration::from_millis(400));
+        w.sync(&mut b, None, Duration::from_secs(1));
+        assert_eq!(b, None);
+        assert_eq!(w.smallest(), Duration::ZERO);
+        w.sync(&mut a, None, Duration::from_secs(1));
+        assert_eq!(a, None);
+    }
+}

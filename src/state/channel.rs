@@ -1,0 +1,193 @@
+//! The shared state of a control channel (Windows `ControlChannelTrigger`): id, keep-alive
+//! intervals and task, event handler, transport and slot.
+
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use super::event::Handler;
+use super::keepalive::KeepAlive;
+use super::websocket::WsShared;
+use crate::error::{Error, Result};
+use crate::types::{ResourceType, Status};
+
+/// Shortest server keep-alive interval, in ms.
+pub const MIN_INTERVAL_MS: u32 = 100;
+/// Longest server keep-alive interval, in ms (24 h).
+pub const MAX_INTERVAL_MS: u32 = 86_400_000;
+/// Longest channel id, in characters.
+pub const MAX_ID_LEN: usize = 64;
+/// Default maximum number of channels holding a slot in one runtime.
+pub const DEFAULT_MAX_CHANNELS: u32 = 65_536;
+
+/// A runtime's channel slots: how many channels may be push-enabled at once.
+pub struct SlotPool {
+    pub max: AtomicU32,
+    pub active: AtomicU32,
+}
+
+impl Default for SlotPool {
+    fn default() -> Self {
+        SlotPool { max: AtomicU32::new(DEFAULT_MAX_CHANNELS), active: AtomicU32::new(0) }
+    }
+}
+
+impl SlotPool {
+    /// Takes a slot unless the limit is reached.
+    pub fn try_take(&self) -> bool {
+        let max = self.max.load(Ordering::Acquire);
+        self.active.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).is_ok()
+    }
+    pub fn give_back(&self) {
+        let _ = self.active.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+}
+
+/// Checks a server keep-alive interval.
+pub fn check_interval(ms: u32) -> Result<()> {
+    if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&ms) {
+        return Err(Error::invalid_argument(format!(
+            "server keep-alive interval {ms} ms is outside {MIN_INTERVAL_MS}..={MAX_INTERVAL_MS} ms"
+        )));
+    }
+    Ok(())
+}
+
+/// What a channel is, shared by its handle and the runtime thread.
+pub struct ChannelShared {
+    id: CString,
+    server_interval_ms: AtomicU32,
+    network_interval_ms: AtomicU32,
+    resource_type: ResourceType,
+    keepalive: Mutex<Option<Arc<KeepAlive>>>,
+    default_keepalive: Arc<KeepAlive>,
+    pub(crate) handler: Mutex<Option<Handler>>,
+    pub(crate) transport: Mutex<Option<Arc<WsShared>>>,
+    /// The slot status while push-enabled. Its lock also orders `close()` against
+    /// `wait_for_push_enabled()`.
+    pub(crate) slot: Mutex<Option<Status>>,
+    closed: AtomicBool,
+    pool: Arc<SlotPool>,
+    /// Opaque tag for the embedding layer (the C ABI stores the handle value here).
+    pub user_token: AtomicUsize,
+}
+
+impl ChannelShared {
+    pub(crate) fn new(
+        id: &str,
+        server_interval_ms: u32,
+        resource_type: ResourceType,
+        pool: Arc<SlotPool>,
+    ) -> Result<Arc<ChannelShared>> {
+        if id.is_empty() {
+            return Err(Error::invalid_argument("channel id must not be empty"));
+        }
+        if id.chars().count() > MAX_ID_LEN {
+            return Err(Error::invalid_argument(format!("channel id is longer than {MAX_ID_LEN} characters")));
+        }
+        check_interval(server_interval_ms)?;
+        let id = CString::new(id).map_err(|_| Error::invalid_argument("channel id must not contain NUL"))?;
+        Ok(Arc::new(ChannelShared {
+            id,
+            server_interval_ms: AtomicU32::new(server_interval_ms),
+            network_interval_ms: AtomicU32::new(server_interval_ms),
+            resource_type,
+            keepalive: Mutex::new(None),
+            default_keepalive: KeepAlive::new(),
+            handler: Mutex::new(None),
+            transport: Mutex::new(None),
+            slot: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            pool,
+            user_token: AtomicUsize::new(0),
+        }))
+    }
+
+    pub fn id(&self) -> &str {
+        self.id.to_str().unwrap_or("")
+    }
+    pub fn id_cstr(&self) -> &CStr {
+        &self.id
+    }
+    pub fn server_keepalive_interval_ms(&self) -> u32 {
+        self.server_interval_ms.load(Ordering::Acquire)
+    }
+    pub fn resource_type(&self) -> ResourceType {
+        self.resource_type
+    }
+    /// min(server interval, network interval): the interval keep-alives follow.
+    pub fn current_keepalive_interval_ms(&self) -> u32 {
+        self.network_interval_ms.load(Ordering::Acquire).min(self.server_interval_ms.load(Ordering::Acquire))
+    }
+    pub(crate) fn effective_interval(&self) -> Duration {
+        Duration::from_millis(self.current_keepalive_interval_ms() as u64)
+    }
+    /// Sets the server interval; the network interval restarts from it.
+    pub(crate) fn store_server_interval(&self, ms: u32) {
+        self.server_interval_ms.store(ms, Ordering::Release);
+        self.network_interval_ms.store(ms, Ordering::Release);
+    }
+    /// Halves the network interval, not below the minimum.
+    pub(crate) fn halve_network_interval(&self) {
+        let _ = self
+            .network_interval_ms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| Some((v / 2).max(MIN_INTERVAL_MS)));
+    }
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+    /// Marks the channel closed; true the first time.
+    pub(crate) fn mark_closed(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+    pub(crate) fn ensure_open(&self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::invalid_state("the channel is closed"));
+        }
+        Ok(())
+    }
+
+    /// The keep-alive task in force: the one set, or a default PING task.
+    pub fn keepalive_task(&self) -> Arc<KeepAlive> {
+        self.keepalive.lock().clone().unwrap_or_else(|| self.default_keepalive.clone())
+    }
+    pub(crate) fn store_keepalive(&self, task: Option<Arc<KeepAlive>>) {
+        *self.keepalive.lock() = task;
+    }
+
+    /// Replaces the handler; the old one (and its finalizer) is dropped outside the lock.
+    pub(crate) fn replace_handler(&self, h: Option<Handler>) {
+        let old = std::mem::replace(&mut *self.handler.lock(), h);
+        drop(old);
+    }
+
+    pub fn transport(&self) -> Option<Arc<WsShared>> {
+        self.transport.lock().clone()
+    }
+
+    pub(crate) fn pool(&self) -> &SlotPool {
+        &self.pool
+    }
+
+    /// Gives the slot back (transport ended, channel closed). Idempotent.
+    pub(crate) fn release_slot(&self) {
+        if self.slot.lock().take().is_some() {
+            self.pool.give_back();
+        }
+    }
+
+    pub fn slot_status(&self) -> Option<Status> {
+        *self.slot.lock()
+    }
+}
+
+impl Drop for ChannelShared {
+    fn drop(&mut self) {
+        if self.slot.get_mut().take().is_some() {
+            self.pool.give_back();
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The shared state of a websocket (Windows `MessageWebSocket` / `StreamWebSocket`): options,
+//! the outbound queue, the lifecycle state other threads may read, counters and the handler.
+//! The socket itself lives on the runtime thread.
+
+use std::collections::{HashSet, VecDeque};
+use std::ffi::{CStr, CString};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use once_cell::sync::OnceCell;
+use parking_lot::{Condvar, Mutex};
+use tungstenite::http::HeaderValue;
+
+use super::channel::ChannelShared;
+use super::event::{to_cstring_lossy, Handler};
+use crate::error::{Error, Result, ResultCode};
+use crate::protocol::tls::{parse_pem_certs, TlsOptions};
+use crate::types::{MessageType, WebSocketKind, WebSocketState, WebSocketStats};
+
+/// Default largest incoming message (16 MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 16 << 20;
+/// Default outbound queue limit (16 MiB).
+pub const DEFAULT_OUTBOUND_LIMIT: u32 = 16 << 20;
+/// Default connect timeout when 0 is passed (30 s).
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 30_000;
+/// Read buffer per connection: small on purpose (thousands of idle connections), grows per frame.
+pub const READ_BUFFER_SIZE: usize = 2048;
+
+const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-accept",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "content-length",
+    "transfer-encoding",
+];
+
+/// The control options of a websocket (Windows `MessageWebSocketControl`).
+#[derive(Clone)]
+pub(crate) struct Options {
+    pub headers: Vec<(String, String)>,
+    /// Boxed so that the C strings never move while the websocket lives.
+    pub protocols: Vec<Box<CStr>>,
+    /// Membership index for `protocols` (adding stays O(1)).
+    pub protocol_set: HashSet<String>,
+    pub max_message_size: u32,
+    pub message_type: MessageType,
+    pub tls: TlsOptions,
+    pub outbound_limit: u32,
+}
+
+/// Everything behind the websocket's lock.
+pub(crate) struct Inner {
+    /// The lifecycle state the API reports. Written only by `runtime::lifecycle`.
+    pub state: WebSocketState,
+    /// The handshake completed at some point (the connection may have ended since).
+    pub opened: bool,
+    /// Why the last connect failed (read by a blocked `connect`).
+    pub connect_error: Option<Error>,
+    pub opts: Options,
+    pub outbound: VecDeque<(MessageType, Bytes)>,
+    /// Bytes queued or inside the codec, not yet accepted by the kernel.
+    pub pending_bytes: usize,
+    pub service_scheduled: bool,
+    /// Reactor slot and serial while the socket exists.
+    pub slot: Option<(usize, u64)>,
+    /// The socket's fd while it exists (cleared under this lock before the socket closes).
+    pub fd: i32,
+    pub hardware_keepalive: bool,
+}
+
+/// What a websocket is, shared by its handle and the runtime thread.
+pub struct WsShared {
+    kind: WebSocketKind,
+    pub(crate) inner: Mutex<Inner>,
+    /// Signalled on every lifecycle change and when queued bytes reach the kernel.
+    pub(crate) cond: Condvar,
+    protocol: OnceCell<CString>,
+    pub(crate) messages_sent: AtomicU64,
+    pub(crate) messages_received: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
+    pub(crate) bytes_received: AtomicU64,
+    pub(crate) handler: Mutex<Option<Handler>>,
+    pub(crate) channel: Mutex<Weak<ChannelShared>>,
+    /// Opaque tag for the embedding layer (the C ABI stores the handle value here).
+    pub user_token: AtomicUsize,
+}
+
+fn check_token(what: &str, s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(Error::invalid_argument(format!("{what} must not be empty")));
+    }
+    if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic() || "()<>@,;:\\\"/[]?={}".contains(*c)) {
+        return Err(Error::invalid_argument(format!("{what} '{s}' contains the forbidden character {c:?}")));
+    }
+    Ok(())
+}
+
+impl WsShared {
+    pub(crate) fn new(kind: WebSocketKind) -> Arc<WsShared> {
+        Arc::new(WsShared {
+            kind,
+            inner: Mutex::new(Inner {
+                state: WebSocketState::New,
+                opened: false,
+                connect_error: None,
+                opts: Options {
+                    headers: Vec::new(),
+                    protocols: Vec::new(),
+                    protocol_set: HashSet::new(),
+                    max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+                    message_type: MessageType::Binary,
+                    tls: TlsOptions::default(),
+                    outbound_limit: DEFAULT_OUTBOUND_LIMIT,
+                },
+                outbound: VecDeque::new(),
+                pending_bytes: 0,
+                service_scheduled: false,
+                slot: None,
+                fd: -1,
+                hardware_keepalive: false,
+            }),
+            cond: Condvar::new(),
+            protocol: OnceCell::new(),
+            messages_sent: AtomicU64::new(0),
+            messages_received: AtomicU64::new(0),
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+            handler: Mutex::new(None),
+            channel: Mutex::new(Weak::new()),
+            user_token: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn kind(&self) -> WebSocketKind {
+        self.kind
+    }
+
+    pub fn state(&self) -> WebSocketState {
+        self.inner.lock().state
+    }
+
+    /// The channel this websocket is the transport of, if any.
+    pub fn channel(&self) -> Option<Arc<ChannelShared>> {
+        self.channel.lock().upgrade()
+    }
+
+    fn with_options<T>(&self, f: impl FnOnce(&mut Options) -> Result<T>) -> Result<T> {
+        let mut g = self.inner.lock();
+        if g.state != WebSocketState::New {
+            return Err(Error::invalid_state("control options can only be changed before connect"));
+        }
+        f(&mut g.opts)
+    }
+
+    pub fn set_request_header(&self, name: &str, value: &str) -> Result<()> {
+        check_token("header name", name)?;
+        if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+            return Err(Error::invalid_argument(format!("value of header '{name}' contains CR, LF or NUL")));
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(Error::invalid_argument(format!(
+                "header '{name}' is managed by the websocket handshake and cannot be set"
+            )));
+        }
+        HeaderValue::from_str(value)
+            .map_err(|_| Error::invalid_argument(format!("value of header '{name}' is not a valid header value")))?;
+        self.with_options(|o| {
+            o.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+            o.headers.push((name.to_string(), value.to_string()));
+            Ok(())
+        })
+    }
+
+    pub fn add_supported_protocol(&self, protocol: &str) -> Result<()> {
+        check_token("protocol", protocol)?;
+        self.with_options(|o| {
+            if o.protocol_set.insert(protocol.to_string()) {
+                o.protocols.push(to_cstring_lossy(protocol).into_boxed_c_str());
+            }
+            Ok(())
+        })
+    }
+
+    /// The subprotocols offered so far, in preference order.
+    pub fn supported_protocols(&self) -> Vec<String> {
+        self.inner.lock().opts.protocols.iter().map(|p| p.to_string_lossy().into_owned()).collect()
+    }
+
+    /// Number of subprotocols offered.
+    pub fn supported_protocol_count(&self) -> usize {
+        self.inner.lock().opts.protocols.len()
+    }
+
+    /// Runs `f` on the `index`-th offered subprotocol as a C string (owned by the websocket: the
+    /// pointer stays valid while it lives, since protocols are only ever appended).
+    pub fn with_supported_protocol<T>(&self, index: usize, f: impl FnOnce(&CStr) -> T) -> Option<T> {
+        let g = self.inner.lock();
+        g.opts.protocols.get(index).map(|p| f(p))
+    }
+
+    pub fn set_max_message_size(&self, bytes: u32) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::invalid_argument("max message size must be at least 1 byte"));
+        }
+        self.with_options(|o| {
+            o.max_message_size = bytes;
+            Ok(())
+        })
+    }
+
+    pub fn max_message_size(&self) -> u32 {
+        self.inner.lock().opts.max_message_size
+    }
+
+    pub fn set_message_type(&self, t: MessageType) -> Result<()> {
+        if self.kind == WebSocketKind::Stream && t != MessageType::Binary {
+            return Err(Error::invalid_argument("a STREAM websocket always sends binary messages"));
+        }
+        self.with_options(|o| {
+            o.message_type = t;
+            Ok(())
+        })
+    }
+
+    pub fn message_type(&self) -> MessageType {
+        self.inner.lock().opts.message_type
+    }
+
+    pub fn add_trusted_ca_pem(&self, pem: &[u8]) -> Result<()> {
+        let certs = parse_pem_certs(pem)?;
+        self.with_options(|o| {
+            o.tls.extra_ca.extend(certs);
+            Ok(())
+        })
+    }
+
+    pub fn set_ignore_certificate_errors(&self, ignore: bool) -> Result<()> {
+        self.with_options(|o| {
+            o.tls.ignore_certificate_errors = ignore;
+            Ok(())
+        })
+    }
+
+    pub fn ignore_certificate_errors(&self) -> bool {
+        self.inner.lock().opts.tls.ignore_certificate_errors
+    }
+
+    pub fn set_outbound_buffer_limit(&self, bytes: u32) -> Result<()> {
+        if bytes == 0 {
+            return Err(Error::invalid_argument("outbound buffer limit must be at least 1 byte"));
+        }
+        // Allowed at any time: it only bounds future sends.
+        self.inner.lock().opts.outbound_limit = bytes;
+        Ok(())
+    }
+
+    pub fn outbound_buffer_limit(&self) -> u32 {
+        self.inner.lock().opts.outbound_limit
+    }
+
+    /// Negotiated subprotocol ("" if none or not yet connected).
+    pub fn protocol_cstr(&self) -> &CStr {
+        match self.protocol.get() {
+            Some(p) => p.as_c_str(),
+            None => c"",
+        }
+    }
+
+    pub fn protocol(&self) -> &str {
+        self.protocol_cstr().to_str().unwrap_or("")
+    }
+
+    pub(crate) fn set_protocol(&self, p: &str) {
+        let _ = self.protocol.set(to_cstring_lossy(p));
+    }
+
+    pub fn stats(&self) -> WebSocketStats {
+        WebSocketStats {
+            messages_sent: self.messages_sent.load(Ordering::Relaxed),
+            messages_received: self.messages_received.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Replaces the handler; the old one (and its finalizer) is dropped outside the lock.
+    pub(crate) fn replace_handler(&self, h: Option<Handler>) {
+        let old = std::mem::replace(&mut *self.handler.lock(), h);
+        drop(old);
+    }
+
+    /// Queues one whole message, or fails without queuing any of it. True when the runtime must
+    /// be told (no service pass is pending yet).
+    pub(crate) fn enqueue(&self, t: MessageType, data: &[u8]) -> Result<bool> {
+        if self.kind == WebSocketKind::Stream && t != MessageType::Binary {
+            return Err(Error::invalid_argument("a STREAM websocket only sends binary messages"));
+        }
+        if t == MessageType::Utf8 && std::str::from_utf8(data).is_err() {
+            return Err(Error::invalid_argument("a UTF-8 message must be valid UTF-8"));
+        }
+        let mut g = self.inner.lock();
+        match g.state {
+            WebSocketState::Open => {}
+            WebSocketState::New | WebSocketState::Connecting => {
+                return Err(Error::invalid_state("the websocket is not connected yet"))
+            }
+            WebSocketState::Closing | WebSocketState::Closed => return Err(Error::closed("the websocket is closed")),
+        }
+        let limit = g.opts.outbound_limit as usize;
+        if g.pending_bytes.saturating_add(data.len()) > limit && !(g.pending_bytes == 0 && data.len() <= limit) {
+            return Err(Error::new(
+                ResultCode::BufferFull,
+                format!(
+                    "outbound queue holds {} bytes; {} more would pass the {} byte limit",
+                    g.pending_bytes,
+                    data.len(),
+                    limit
+                ),
+            ));
+        }
+        g.outbound.push_back((t, Bytes::copy_from_slice(data)));
+        g.pending_bytes += data.len();
+        let wake = !g.service_scheduled;
+        g.service_scheduled = true;
+        Ok(wake)
+    }
+
+    /// Waits until everything queued so far reached the kernel.
+    pub(crate) fn wait_flushed(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut g = self.inner.lock();
+        loop {
+            match g.state {
+                WebSocketState::Open | WebSocketState::Closing => {}
+                WebSocketState::Closed => return Err(Error::closed("the transport is closed")),
+                _ => return Err(Error::invalid_state("the transport is not connected")),
+            }
+            if g.pending_bytes == 0 {
+                return Ok(());
+            }
+            if self.cond.wait_until(&mut g, deadline).timed_out() && g.pending_bytes != 0 {
+                return Err(Error::new(
+                    ResultCode::Timeout,
+                    format!("{} bytes still queued after the timeout", g.pending_bytes),
+                ));
+            }
+        }
+    }
+}

@@ -466,3 +466,64 @@ fn shutdown_from_a_callback_wakes_waiters_and_releases_handlers() {
     }
     assert!(released.load(Ordering::SeqCst), "the handler (and its userdata) was released");
 }
+
+/// Freeing (releasing) an open websocket finishes a graceful close in the background: queued data
+/// first, then a 1001 close frame; the peer's reply completes the handshake and TCP closes
+/// cleanly. No event is delivered for the freed websocket.
+#[test]
+fn release_of_an_open_websocket_closes_gracefully_without_events() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<String>>();
+    std::thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else { return };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let Ok(mut ws) = tungstenite::accept(stream) else { return };
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            match ws.read() {
+                Ok(Message::Text(t)) => seen.push(format!("text {t}")),
+                Ok(Message::Close(f)) => {
+                    seen.push(format!("close {}", f.map(|f| u16::from(f.code)).unwrap_or(0)));
+                    // Our reply goes out on the next read: is the client still waiting for it?
+                    std::thread::sleep(Duration::from_millis(300));
+                    let s = ws.get_mut();
+                    let _ = s.set_nonblocking(true);
+                    let mut b = [0u8; 1];
+                    seen.push(match s.peek(&mut b) {
+                        Ok(0) => "client gone before our reply".into(),
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => "client waits for our reply".into(),
+                        other => format!("peek {other:?}"),
+                    });
+                    let _ = s.set_nonblocking(false);
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed) => {
+                    seen.push("clean end".into());
+                    break;
+                }
+                Err(e) => {
+                    seen.push(format!("error {e}"));
+                    break;
+                }
+            }
+        }
+        let _ = tx.send(seen);
+    });
+    let rt = Runtime::new().expect("runtime");
+    let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    ws.set_message_type(MessageType::Utf8).expect("utf8");
+    ws.connect(&format!("ws://127.0.0.1:{port}/"), 5000).expect("connect");
+    ws.send(b"last words").expect("send");
+    ws.release();
+    assert_eq!(ws.state(), ctrlchan::WebSocketState::Closed);
+    let seen = rx.recv_timeout(Duration::from_secs(10)).expect("server report");
+    assert_eq!(seen, vec![
+            "text last words".to_string(),
+            "close 1001".into(),
+            "client waits for our reply".into(),
+            "clean end".into()
+        ]);
+    assert!(rt.next_event(Duration::from_millis(300)).is_err(), "no event after release");
+    assert_eq!(rt.stats().connections_open, 0);
+}

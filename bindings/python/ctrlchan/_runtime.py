@@ -8,7 +8,7 @@ import collections
 import threading
 import time
 import weakref
-from ctypes import byref, c_int, c_void_p
+from ctypes import byref, c_int, c_uint32, c_void_p
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
@@ -67,8 +67,6 @@ class Runtime(Handle):
         self._retired: Dict[int, float] = {}
         self._callback_errors: Deque[BaseException] = collections.deque(maxlen=1000)
         self._async_waiters: Set[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[bool]"]] = set()
-        self._max_channels = 65536
-        self._coalescing_window = 1.0
         out = c_void_p()
         check(_ffi.lib.ctrlchan_runtime_new(byref(out)), "ctrlchan_runtime_new")
         self._ptr = out.value
@@ -89,21 +87,30 @@ class Runtime(Handle):
 
     @property
     def max_channels(self) -> int:
-        """Channels that may hold a slot at once; ``wait_for_push_enabled`` beyond it -> POLICY_ERROR."""
-        self._handle()
-        return self._max_channels
+        """Channels that may hold a slot at once (default 65536); ``wait_for_push_enabled``
+        beyond it -> POLICY_ERROR. Read from the library."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_runtime_get_max_channels(self._handle(), byref(out)),
+            "ctrlchan_runtime_get_max_channels",
+        )
+        return out.value
 
     @max_channels.setter
     def max_channels(self, value: int) -> None:
         n = to_uint(value, "max_channels")
         check(_ffi.lib.ctrlchan_runtime_set_max_channels(self._handle(), n), "ctrlchan_runtime_set_max_channels")
-        self._max_channels = n
 
     @property
     def coalescing_window(self) -> float:
-        """Seconds: keep-alives due within this window are sent together (0 disables)."""
-        self._handle()
-        return self._coalescing_window
+        """Seconds (default 1.0; 0 disables): keep-alives due within this window are sent
+        together. Read from the library (whole milliseconds)."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_runtime_get_coalescing_window(self._handle(), byref(out)),
+            "ctrlchan_runtime_get_coalescing_window",
+        )
+        return out.value / 1000.0
 
     @coalescing_window.setter
     def coalescing_window(self, seconds: float) -> None:
@@ -112,7 +119,6 @@ class Runtime(Handle):
             _ffi.lib.ctrlchan_runtime_set_coalescing_window(self._handle(), ms),
             "ctrlchan_runtime_set_coalescing_window",
         )
-        self._coalescing_window = ms / 1000.0
 
     @property
     def statistics(self) -> RuntimeStatistics:

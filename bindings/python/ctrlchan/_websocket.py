@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from ctypes import byref, c_char_p, c_uint32, c_void_p
+from ctypes import byref, c_bool, c_char_p, c_size_t, c_uint32, c_void_p
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
 from . import _ffi, _handle
 from ._enums import ResultCode, SocketMessageType, WebSocketKind, WebSocketState
@@ -32,8 +32,6 @@ __all__ = [
 
 Data = Union[str, bytes, bytearray, memoryview]
 EventHandler = Callable[[Event], object]
-
-_DEFAULT_OUTBOUND_LIMIT = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -92,9 +90,14 @@ class _WebSocketControl:
 
     @property
     def outbound_buffer_limit(self) -> int:
-        """Bytes ``send`` may queue before it fails with ``BufferFullError`` (default 16 MiB)."""
-        self._ws._handle()
-        return self._ws._outbound_limit
+        """Bytes ``send`` may queue before it fails with ``BufferFullError`` (default 16 MiB).
+        Settable at any time; read from the library."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_outbound_buffer_limit(self._ws._handle(), byref(out)),
+            "ctrlchan_websocket_get_outbound_buffer_limit",
+        )
+        return out.value
 
     @outbound_buffer_limit.setter
     def outbound_buffer_limit(self, value: int) -> None:
@@ -103,13 +106,16 @@ class _WebSocketControl:
             _ffi.lib.ctrlchan_websocket_set_outbound_buffer_limit(self._ws._handle(), n),
             "ctrlchan_websocket_set_outbound_buffer_limit",
         )
-        self._ws._outbound_limit = n
 
     @property
     def ignore_certificate_errors(self) -> bool:
-        """Accept any server certificate on ``wss://``. Dangerous; for tests only."""
-        self._ws._handle()
-        return self._ws._ignore_cert_errors
+        """Accept any server certificate on ``wss://``. Dangerous; for tests only. Read from the library."""
+        out = c_bool()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_ignore_certificate_errors(self._ws._handle(), byref(out)),
+            "ctrlchan_websocket_get_ignore_certificate_errors",
+        )
+        return bool(out.value)
 
     @ignore_certificate_errors.setter
     def ignore_certificate_errors(self, value: bool) -> None:
@@ -119,13 +125,26 @@ class _WebSocketControl:
             _ffi.lib.ctrlchan_websocket_set_ignore_certificate_errors(self._ws._handle(), value),
             "ctrlchan_websocket_set_ignore_certificate_errors",
         )
-        self._ws._ignore_cert_errors = value
 
     @property
     def supported_protocols(self) -> Tuple[str, ...]:
-        """Subprotocols offered in the handshake, in order (add with ``add_supported_protocol``)."""
-        self._ws._handle()
-        return tuple(self._ws._protocols)
+        """Subprotocols offered in the handshake, in order (add with ``add_supported_protocol``).
+        Read from the library."""
+        ptr = self._ws._handle()
+        count = c_size_t()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_supported_protocol_count(ptr, byref(count)),
+            "ctrlchan_websocket_get_supported_protocol_count",
+        )
+        protocols = []
+        for i in range(count.value):
+            out = c_char_p()
+            check(
+                _ffi.lib.ctrlchan_websocket_get_supported_protocol(ptr, i, byref(out)),
+                "ctrlchan_websocket_get_supported_protocol",
+            )
+            protocols.append(_ffi.decode(out.value))
+        return tuple(protocols)
 
     def add_trusted_ca_pem(self, pem: Union[str, bytes]) -> None:
         """Trust the PEM certificate(s) as extra roots for ``wss://`` (before connect)."""
@@ -166,9 +185,6 @@ class _WebSocket(Handle):
         if not isinstance(runtime, Runtime):
             raise TypeError(f"runtime must be a Runtime, not {type(runtime).__name__}")
         self._runtime = runtime
-        self._outbound_limit = _DEFAULT_OUTBOUND_LIMIT
-        self._ignore_cert_errors = False
-        self._protocols: List[str] = []
         self._on_event: Optional[EventHandler] = None
         runtime._reap()
         out = c_void_p()
@@ -208,7 +224,6 @@ class _WebSocket(Handle):
             _ffi.lib.ctrlchan_websocket_add_supported_protocol(self._handle(), to_cstr(protocol, "protocol")),
             "ctrlchan_websocket_add_supported_protocol",
         )
-        self._protocols.append(protocol)
 
     def add_trusted_ca_pem(self, pem: Union[str, bytes]) -> None:
         """Trust the PEM certificate(s) as extra roots for ``wss://`` (before connect)."""

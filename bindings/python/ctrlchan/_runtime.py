@@ -10,13 +10,15 @@ import time
 import weakref
 from ctypes import byref, c_int, c_uint32, c_void_p
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
+from typing import AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
-from . import _ffi, _handle
+from . import _callbacks, _ffi, _managed
+from ._callbacks import forbid_in_callback
+from ._convert import to_ms, to_uint
 from ._enums import EventKind, ResultCode, WebSocketState
 from ._errors import check
 from ._event import Event, event_from_native
-from ._handle import Handle, Slot, forbid_in_callback, log, to_ms, to_uint
+from ._managed import Handle
 
 __all__ = ["Runtime", "RuntimeStatistics"]
 
@@ -69,7 +71,7 @@ class Runtime(Handle):
         self._async_waiters: Set[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[bool]"]] = set()
         out = c_void_p()
         check(_ffi.lib.ctrlchan_runtime_new(byref(out)), "ctrlchan_runtime_new")
-        self._ptr = out.value
+        self._own(out.value)
         _all_runtimes.add(self)
         try:
             if max_channels is not None:
@@ -270,15 +272,8 @@ class Runtime(Handle):
 
     # --- callback errors ---------------------------------------------------------------------
 
-    def _callback_failed(self, exc: BaseException, slot: Slot) -> None:
-        owner = slot.owner
-        what = f"{type(owner).__name__}.on_event handler"
-        cid = getattr(owner, "_id_cache", None)
-        if cid:
-            what += f" of channel {cid!r}"
-        if hasattr(exc, "add_note"):
-            exc.add_note(f"raised by the {what}, on the ctrlchan runtime thread")
-        log.error("exception in the %s", what, exc_info=(type(exc), exc, exc.__traceback__))
+    def _keep_callback_error(self, exc: BaseException) -> None:
+        """Called on the runtime thread (by :mod:`ctrlchan._callbacks`, which logged it)."""
         self._callback_errors.append(exc)
         with self._lock:
             waiters = list(self._async_waiters)
@@ -330,7 +325,7 @@ class Runtime(Handle):
         with self._lock:
             entry = self._children.pop(ptr, None) if self._retired.pop(ptr, None) is not None else None
         if entry is not None:
-            _handle._live.pop(ptr, None)
+            _managed._live.pop(ptr, None)
             entry[1](ptr)
 
     def _unretire(self, ptr: int) -> None:
@@ -350,7 +345,7 @@ class Runtime(Handle):
                 with self._lock:
                     entry = self._children.pop(ptr, None) if self._retired.pop(ptr, None) is not None else None
                 if entry is not None:
-                    _handle._live.pop(ptr, None)
+                    _managed._live.pop(ptr, None)
                     entry[1](ptr)
 
     def close(self) -> None:
@@ -358,7 +353,7 @@ class Runtime(Handle):
         if self._ptr is not None:
             forbid_in_callback(self, "Runtime.close")
         with self._lock:
-            ptr = self._detach()
+            ptr = self._take()
             if ptr is None:
                 return
             children = sorted(self._children.items(), key=lambda item: item[1][0])
@@ -370,13 +365,13 @@ class Runtime(Handle):
         for child_ptr, (_order, free, ref) in children:
             obj = ref()
             if obj is not None:
-                obj._detach()
-            _handle._live.pop(child_ptr, None)
+                obj._take()
+            _managed._live.pop(child_ptr, None)
             free(child_ptr)
         _ffi.lib.ctrlchan_runtime_free(ptr)
 
     def _finalize(self) -> None:
-        if _handle.in_callback_of(self):
+        if _callbacks.in_callback_of(self):
             # Collected on its own runtime thread, which cannot join itself: keep the object
             # for the exit handler instead of leaking the thread.
             _deferred.append(self)

@@ -7,19 +7,13 @@ from ctypes import byref, c_bool, c_char_p, c_size_t, c_uint32, c_void_p
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple, Union
 
-from . import _ffi, _handle
+from . import _ffi
+from ._callbacks import install_event_handler
+from ._convert import U16_MAX, U32_MAX, to_bytes, to_cstr, to_enum, to_ms, to_text_bytes, to_uint
 from ._enums import ResultCode, SocketMessageType, WebSocketKind, WebSocketState
-from ._errors import InvalidArgumentError, check, error_for
+from ._errors import check, error_for
 from ._event import Event
-from ._handle import (
-    U16_MAX,
-    Handle,
-    to_bytes,
-    to_cstr,
-    to_enum,
-    to_ms,
-    to_uint,
-)
+from ._managed import Handle
 from ._runtime import ORDER_WEBSOCKET, Runtime
 
 __all__ = [
@@ -57,7 +51,7 @@ def websocket_state(ptr: int) -> Optional[WebSocketState]:
 
 def _connect_ms(timeout: Optional[float]) -> int:
     # The C API reads 0 as "default (30 s)"; in Python 0 means "as short as possible".
-    return max(1, to_ms(timeout, "timeout", none_ms=_handle.U32_MAX))
+    return max(1, to_ms(timeout, "timeout", none_ms=U32_MAX))
 
 
 def _free_websocket(ptr: int) -> None:
@@ -192,10 +186,8 @@ class _WebSocket(Handle):
             _ffi.lib.ctrlchan_websocket_new(runtime._handle(), int(self._kind), byref(out)),
             "ctrlchan_websocket_new",
         )
-        assert out.value is not None
-        self._ptr = out.value
-        self._register_live()
-        runtime._adopt(out.value, ORDER_WEBSOCKET, _free_websocket, self)
+        ptr = self._own(out.value, live=True)
+        runtime._adopt(ptr, ORDER_WEBSOCKET, _free_websocket, self)
 
     def __repr__(self) -> str:
         if self._ptr is None:
@@ -310,15 +302,24 @@ class _WebSocket(Handle):
     def on_event(self) -> Optional[EventHandler]:
         """Handler for this websocket's events, called on the runtime thread.
 
-        Used when the websocket is not the transport of a channel that has its own
-        handler. ``None`` (default): events go to the runtime's queue.
+        Second in line: it gets the events of this websocket unless the websocket is the
+        transport of a channel that has its own ``on_event`` (that one gets them). ``None``
+        (default) installs no native handler: the events go to the runtime's queue.
+        While it is set, the handler registration keeps this object alive.
         """
         self._handle()
         return self._on_event
 
     @on_event.setter
     def on_event(self, handler: Optional[EventHandler]) -> None:
-        _handle.install_event_handler(_ffi.lib.ctrlchan_websocket_set_event_handler, "ctrlchan_websocket_set_event_handler", self._handle(), handler, self, self._runtime)
+        install_event_handler(
+            _ffi.lib.ctrlchan_websocket_set_event_handler,
+            "ctrlchan_websocket_set_event_handler",
+            self._handle(),
+            handler,
+            self,
+            self._runtime,
+        )
         self._on_event = handler
 
     # --- closing -------------------------------------------------------------------------------
@@ -351,7 +352,7 @@ class _WebSocket(Handle):
                     raise err  # bad code/reason: stays open, the caller may retry
         elif state is WebSocketState.CLOSING and rt._retire(ptr):
             graceful = True
-        ptr = self._detach(keep_live=graceful)
+        ptr = self._take(keep_live=graceful)
         if ptr is None:
             return
         self._on_event = None
@@ -383,7 +384,7 @@ class MessageWebSocket(_WebSocket):
         Raises ``BufferFullError`` past the outbound limit, ``ClosedError`` once closed.
         """
         if isinstance(data, str):
-            payload = _encode_text(data)
+            payload = to_text_bytes(data, "data")
             mt = SocketMessageType.UTF8
         else:
             payload = to_bytes(data, "data")
@@ -414,16 +415,10 @@ class StreamWebSocket(_WebSocket):
     def send(self, data: Data) -> None:
         """Queue bytes (``str`` is encoded as UTF-8) as one binary message."""
         if isinstance(data, str):
-            payload = _encode_text(data)
+            payload = to_text_bytes(data, "data")
         else:
             payload = to_bytes(data, "data")
         self._send_raw(payload)
 
     write = send
 
-
-def _encode_text(data: str) -> bytes:
-    try:
-        return data.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(f"data is not valid Unicode: {exc}") from None

@@ -142,10 +142,6 @@ def _dispatch(userdata: Optional[int], ev: Optional[int]) -> None:
             pass
     finally:
         callback_context.runtimes.pop()
-    try:
-        slot.runtime._event_seen(ev)
-    except BaseException:  # pragma: no cover
-        pass
 
 
 EVENT_TRAMPOLINE = _ffi.EVENT_CALLBACK(_dispatch)

@@ -18,7 +18,7 @@ import threading
 import weakref
 from typing import Dict, Optional, TypeVar
 
-__all__ = ["Handle", "lookup"]
+__all__ = ["Handle", "lookup", "forget"]
 
 H = TypeVar("H", bound="Handle")
 
@@ -32,6 +32,11 @@ def lookup(ptr: Optional[int]) -> Optional["Handle"]:
         return None
     ref = _live.get(ptr)
     return ref() if ref is not None else None
+
+
+def forget(ptr: int) -> None:
+    """Drop ``ptr`` from the live table (its native handle is about to be freed)."""
+    _live.pop(ptr, None)
 
 
 class Handle:
@@ -67,20 +72,16 @@ class Handle:
             raise ValueError(f"{type(self).__name__} is closed")
         return ptr
 
-    def _take(self, keep_live: bool = False) -> Optional[int]:
+    def _take(self) -> Optional[int]:
         """Take the native handle away from this object: the caller frees it. ``None`` if
-        it was already taken (closed, or freed by the owning runtime).
-
-        ``keep_live``: events of the native object still map to this (closed) object
-        until the native object is freed.
-        """
+        it was already taken (closed, or freed by the owning runtime)."""
         lock = getattr(self, "_take_lock", None)
         if lock is None:  # __init__ never ran
             return None
         with lock:
             ptr, self._ptr = self._ptr, None
-        if ptr is not None and not keep_live:
-            _live.pop(ptr, None)
+        if ptr is not None:
+            forget(ptr)
         return ptr
 
     def _free_native(self, ptr: int) -> None:

@@ -180,7 +180,6 @@ class _WebSocket(Handle):
             raise TypeError(f"runtime must be a Runtime, not {type(runtime).__name__}")
         self._runtime = runtime
         self._on_event: Optional[EventHandler] = None
-        runtime._reap()
         out = c_void_p()
         check(
             _ffi.lib.ctrlchan_websocket_new(runtime._handle(), int(self._kind), byref(out)),
@@ -325,39 +324,33 @@ class _WebSocket(Handle):
     # --- closing -------------------------------------------------------------------------------
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the websocket (Windows ``Close(code, reason)``) and release it. Idempotent.
+        """Close the websocket (Windows ``Close(code, reason)``) and free it. Idempotent.
 
-        An open connection gets a close frame with ``code``/``reason``; the handshake
-        finishes in the background and a CLOSED event follows. Any later use of this
-        object raises ``ValueError``.
+        An open connection is sent a close frame with ``code`` and ``reason``; then the
+        native handle is freed at once, exactly once. The library finishes the close
+        handshake in the background (it waits for the peer's close frame, bounded by the
+        close timeout) and delivers **no further events** for this websocket: no CLOSED
+        event follows, and its handler registration is released. A websocket that is not
+        open is just freed. Any later use of this object raises ``ValueError``.
+
+        A bad ``code`` (not 1000-1003, 1007-1014 or 3000-4999) or a ``reason`` over 123
+        UTF-8 bytes raises ``InvalidArgumentError`` and leaves the websocket open.
         """
-        ptr = self._ptr
-        if ptr is None:
+        if self._ptr is None:
             return
         c = to_uint(code, "code", U16_MAX)
         r = to_cstr(reason, "reason")
-        rt = self._runtime
-        graceful = False
-        state = websocket_state(ptr)
-        # Marked as retired *before* the close frame goes out: the CLOSED event may be
-        # handled on the runtime thread before ctrlchan_websocket_close even returns.
-        if state is WebSocketState.OPEN and rt._retire(ptr):
+        with self._take_lock:
+            ptr = self._ptr
+            if ptr is None:
+                return
             rc = int(_ffi.lib.ctrlchan_websocket_close(ptr, c, r))
-            if rc == 0:
-                graceful = True
-            else:
-                err = error_for(rc, "ctrlchan_websocket_close")
-                rt._unretire(ptr)
-                if rc == ResultCode.INVALID_ARGUMENT:
-                    raise err  # bad code/reason: stays open, the caller may retry
-        elif state is WebSocketState.CLOSING and rt._retire(ptr):
-            graceful = True
-        ptr = self._take(keep_live=graceful)
-        if ptr is None:
-            return
+            # CLOSED / INVALID_STATE: not open (never connected, closing or closed already):
+            # there is no handshake to start, the handle is freed all the same.
+            if rc == ResultCode.INVALID_ARGUMENT:
+                raise error_for(rc, "ctrlchan_websocket_close")  # stays open; the caller may retry
+        super().close()
         self._on_event = None
-        if not graceful:
-            self._free_native(ptr)
 
     def _free_native(self, ptr: int) -> None:
         if self._runtime._disown(ptr):

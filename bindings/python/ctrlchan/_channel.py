@@ -5,11 +5,13 @@ from __future__ import annotations
 from ctypes import byref, c_char_p, c_uint32, c_void_p
 from typing import Callable, Optional, Union
 
-from . import _ffi, _handle
+from . import _ffi
+from ._callbacks import forbid_in_callback, install_event_handler
+from ._convert import U32_MAX, to_cstr, to_enum, to_ms
 from ._enums import ControlChannelTriggerResourceType, ControlChannelTriggerStatus
 from ._errors import check
 from ._event import Event
-from ._handle import Handle, forbid_in_callback, to_cstr, to_enum, to_ms
+from ._managed import Handle
 from ._keepalive import WebSocketKeepAlive
 from ._runtime import ORDER_CHANNEL, Runtime
 from ._websocket import MessageWebSocket, StreamWebSocket
@@ -49,7 +51,9 @@ class ControlChannelTrigger(Handle):
         if not isinstance(runtime, Runtime):
             raise TypeError(f"runtime must be a Runtime, not {type(runtime).__name__}")
         cid = to_cstr(channel_id, "channel_id")
-        self._id_cache = channel_id
+        # The id never changes: kept for repr() and error messages after close, and to match
+        # events to this object.
+        self._channel_id = channel_id
         ms = to_ms(server_keepalive_interval, "server_keepalive_interval")
         rtype = to_enum(ControlChannelTriggerResourceType, resource_type, "resource_type")
         self._runtime = runtime
@@ -61,13 +65,11 @@ class ControlChannelTrigger(Handle):
             _ffi.lib.ctrlchan_channel_new(runtime._handle(), cid, ms, int(rtype), byref(out)),
             "ctrlchan_channel_new",
         )
-        assert out.value is not None
-        self._ptr = out.value
-        self._register_live()
-        runtime._adopt(out.value, ORDER_CHANNEL, _free_channel, self)
+        ptr = self._own(out.value, live=True)
+        runtime._adopt(ptr, ORDER_CHANNEL, _free_channel, self)
 
     def __repr__(self) -> str:
-        return f"<ControlChannelTrigger {self._id_cache!r} {self._state_word()}>"
+        return f"<ControlChannelTrigger {self._channel_id!r} {self._state_word()}>"
 
     @property
     def runtime(self) -> Runtime:
@@ -184,7 +186,7 @@ class ControlChannelTrigger(Handle):
         """Block until queued outbound data reached the kernel (Windows ``FlushTransport``)."""
         ptr = self._handle()
         forbid_in_callback(self._runtime, "ControlChannelTrigger.flush_transport")
-        ms = to_ms(timeout, "timeout", none_ms=_handle.U32_MAX)
+        ms = to_ms(timeout, "timeout", none_ms=U32_MAX)
         check(_ffi.lib.ctrlchan_channel_flush_transport(ptr, ms), "ctrlchan_channel_flush_transport")
 
     # --- events -----------------------------------------------------------------------------------
@@ -193,16 +195,26 @@ class ControlChannelTrigger(Handle):
     def on_event(self) -> Optional[EventHandler]:
         """Handler for this channel's events (push notifications, keep-alives, close, loss).
 
-        Called on the runtime thread with an :class:`Event`; keep it short. ``None``
-        (default): events go to the runtime queue. An exception it raises is logged and
-        re-raised by the runtime's next ``next_event``/``events``/``check_callback_errors``.
+        Called on the runtime thread with an :class:`Event`; keep it short. It is the first
+        place an event of the channel's transport goes: while it is set, the websocket's own
+        ``on_event`` and the runtime queue see none of them. ``None`` (default) installs no
+        native handler: the events go to the websocket's handler if it has one, else the
+        runtime queue. An exception it raises is logged and re-raised by the runtime's next
+        ``next_event``/``events``/``aevents``/``check_callback_errors``.
         """
         self._handle()
         return self._on_event
 
     @on_event.setter
     def on_event(self, handler: Optional[EventHandler]) -> None:
-        _handle.install_event_handler(_ffi.lib.ctrlchan_channel_set_event_handler, "ctrlchan_channel_set_event_handler", self._handle(), handler, self, self._runtime)
+        install_event_handler(
+            _ffi.lib.ctrlchan_channel_set_event_handler,
+            "ctrlchan_channel_set_event_handler",
+            self._handle(),
+            handler,
+            self,
+            self._runtime,
+        )
         self._on_event = handler
 
     # --- closing ------------------------------------------------------------------------------------
@@ -210,7 +222,9 @@ class ControlChannelTrigger(Handle):
     def close(self) -> None:
         """Stop keep-alives, release the slot and free the channel (Windows ``Close``). Idempotent.
 
-        The transport websocket is not closed; close it yourself (or close the runtime).
+        The native handle is freed at once and the handler registration with it. The
+        transport websocket is not closed: it stays open, and its later events go to its
+        own ``on_event`` or the runtime queue. Close it yourself (or close the runtime).
         """
         super().close()
         self._on_event = None

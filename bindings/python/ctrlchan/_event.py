@@ -7,9 +7,10 @@ from ctypes import byref, c_size_t, c_void_p
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Union
 
-from . import _ffi, _handle
+from . import _ffi
 from ._enums import EventKind, ResultCode, SocketMessageType
 from ._errors import check
+from ._managed import lookup
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._channel import ControlChannelTrigger
@@ -78,11 +79,11 @@ def event_from_native(ev: int) -> Event:
     from ._channel import ControlChannelTrigger
     from ._websocket import MessageWebSocket, StreamWebSocket
 
-    channel = _handle.lookup(lib.ctrlchan_event_get_channel(ev))
-    if not isinstance(channel, ControlChannelTrigger) or channel._id_cache != channel_id:
+    channel = lookup(lib.ctrlchan_event_get_channel(ev))
+    if not isinstance(channel, ControlChannelTrigger) or channel._channel_id != channel_id:
         # Gone, or (after address reuse) not the channel this event belongs to.
         channel = None
-    websocket = _handle.lookup(lib.ctrlchan_event_get_websocket(ev))
+    websocket = lookup(lib.ctrlchan_event_get_websocket(ev))
     if not isinstance(websocket, (MessageWebSocket, StreamWebSocket)):
         websocket = None
     return Event(
@@ -98,5 +99,3 @@ def event_from_native(ev: int) -> Event:
         result=ResultCode(int(lib.ctrlchan_event_get_result(ev))),
     )
 
-
-_handle.make_event = event_from_native

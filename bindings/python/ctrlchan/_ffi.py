@@ -149,6 +149,8 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_runtime_get_stats": (c_result, [c_handle, _P(RuntimeStatsC)]),
     "ctrlchan_runtime_set_max_channels": (c_result, [c_handle, c_uint32]),
     "ctrlchan_runtime_set_coalescing_window": (c_result, [c_handle, c_uint32]),
+    "ctrlchan_runtime_get_max_channels": (c_result, [c_handle, _P(c_uint32)]),
+    "ctrlchan_runtime_get_coalescing_window": (c_result, [c_handle, _P(c_uint32)]),
     # websocket
     "ctrlchan_websocket_new": (c_result, [c_handle, c_enum, _P(c_handle)]),
     "ctrlchan_websocket_set_request_header": (c_result, [c_handle, c_char_p, c_char_p]),
@@ -171,6 +173,10 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_websocket_get_kind": (c_result, [c_handle, _P(c_enum)]),
     "ctrlchan_websocket_get_max_message_size": (c_result, [c_handle, _P(c_uint32)]),
     "ctrlchan_websocket_get_message_type": (c_result, [c_handle, _P(c_enum)]),
+    "ctrlchan_websocket_get_outbound_buffer_limit": (c_result, [c_handle, _P(c_uint32)]),
+    "ctrlchan_websocket_get_ignore_certificate_errors": (c_result, [c_handle, _P(c_bool)]),
+    "ctrlchan_websocket_get_supported_protocol_count": (c_result, [c_handle, _P(c_size_t)]),
+    "ctrlchan_websocket_get_supported_protocol": (c_result, [c_handle, c_size_t, _P(c_char_p)]),
     # channel
     "ctrlchan_channel_new": (c_result, [c_handle, c_char_p, c_uint32, c_enum, _P(c_handle)]),
     "ctrlchan_channel_using_transport": (c_result, [c_handle, c_handle]),

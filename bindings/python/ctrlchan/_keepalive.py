@@ -6,9 +6,10 @@ from ctypes import byref, c_uint32, c_void_p
 from typing import TYPE_CHECKING
 
 from . import _ffi
+from ._convert import to_enum, to_ms
 from ._enums import KeepAliveMode
 from ._errors import check
-from ._handle import Handle, to_enum, to_ms
+from ._managed import Handle
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._channel import ControlChannelTrigger
@@ -32,10 +33,10 @@ class WebSocketKeepAlive(Handle):
         ms = to_ms(pong_timeout, "pong_timeout")
         out = c_void_p()
         check(_ffi.lib.ctrlchan_keepalive_new(byref(out)), "ctrlchan_keepalive_new")
-        self._ptr = out.value
+        ptr = self._own(out.value)
         try:
-            check(_ffi.lib.ctrlchan_keepalive_set_mode(self._ptr, int(m)), "ctrlchan_keepalive_set_mode")
-            check(_ffi.lib.ctrlchan_keepalive_set_pong_timeout(self._ptr, ms), "ctrlchan_keepalive_set_pong_timeout")
+            check(_ffi.lib.ctrlchan_keepalive_set_mode(ptr, int(m)), "ctrlchan_keepalive_set_mode")
+            check(_ffi.lib.ctrlchan_keepalive_set_pong_timeout(ptr, ms), "ctrlchan_keepalive_set_pong_timeout")
         except BaseException:
             self.close()
             raise

@@ -8,23 +8,23 @@ import collections
 import threading
 import time
 import weakref
-from ctypes import byref, c_int, c_void_p
+from ctypes import byref, c_int, c_uint32, c_void_p
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
+from typing import AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
-from . import _ffi, _handle
-from ._enums import EventKind, ResultCode, WebSocketState
+from . import _ffi, _managed
+from ._callbacks import forbid_in_callback
+from ._convert import to_ms, to_uint
+from ._enums import ResultCode
 from ._errors import check
 from ._event import Event, event_from_native
-from ._handle import Handle, Slot, forbid_in_callback, log, to_ms, to_uint
+from ._managed import Handle
 
 __all__ = ["Runtime", "RuntimeStatistics"]
 
 # While waiting for an event, the library is asked in slices of at most this long, so a
 # Ctrl-C or a close() from another thread is noticed.
 _WAIT_SLICE_MS = 200
-# A websocket closed with a close handshake under way is freed once CLOSED, or after this.
-_RETIRE_SECONDS = 10.0
 
 _all_runtimes: "weakref.WeakSet[Runtime]" = weakref.WeakSet()
 
@@ -50,28 +50,35 @@ class Runtime(Handle):
     """The ctrlchan runtime (the "system" of the Windows model).
 
     One reactor thread serves every websocket and channel created from it, sends their
-    keep-alives and delivers events: to a channel's or websocket's ``on_event`` handler
-    (called on the runtime thread), otherwise to this runtime's queue, read with
-    :meth:`next_event`, :meth:`events` or :meth:`aevents`.
+    keep-alives and delivers events. Each event goes to exactly one place, the first
+    that applies, exactly as the library routes it:
+
+    1. the channel's ``on_event`` handler, if the websocket is the transport of a
+       channel that has one;
+    2. the websocket's ``on_event`` handler;
+    3. this runtime's queue (the library's own), read with :meth:`next_event`,
+       :meth:`events` or :meth:`aevents`.
+
+    Handlers run on the runtime thread. The binding keeps no queue of its own and
+    drops nothing: setting ``on_event = None`` removes the native handler, and the
+    object's later events go to the next place.
 
     ``close()`` closes every channel and websocket created from this runtime and joins
     its thread. Exceptions raised by event handlers are logged on the ``ctrlchan``
-    logger and re-raised by the next :meth:`next_event`, :meth:`events`,
-    :meth:`aevents` or :meth:`check_callback_errors` call.
+    logger and re-raised (each once, oldest first) by the next :meth:`next_event`,
+    :meth:`events`, :meth:`aevents` or :meth:`check_callback_errors` call.
     """
 
     def __init__(self, *, max_channels: Optional[int] = None, coalescing_window: Optional[float] = None) -> None:
         super().__init__()
         self._lock = threading.RLock()
         self._children: Dict[int, Tuple[int, Callable[[int], None], "weakref.ref[Handle]"]] = {}
-        self._retired: Dict[int, float] = {}
-        self._callback_errors: Deque[BaseException] = collections.deque(maxlen=1000)
+        # Kept until re-raised (never dropped; each one was also logged when it happened).
+        self._callback_errors: Deque[BaseException] = collections.deque()
         self._async_waiters: Set[Tuple[asyncio.AbstractEventLoop, "asyncio.Future[bool]"]] = set()
-        self._max_channels = 65536
-        self._coalescing_window = 1.0
         out = c_void_p()
         check(_ffi.lib.ctrlchan_runtime_new(byref(out)), "ctrlchan_runtime_new")
-        self._ptr = out.value
+        self._own(out.value)
         _all_runtimes.add(self)
         try:
             if max_channels is not None:
@@ -89,21 +96,30 @@ class Runtime(Handle):
 
     @property
     def max_channels(self) -> int:
-        """Channels that may hold a slot at once; ``wait_for_push_enabled`` beyond it -> POLICY_ERROR."""
-        self._handle()
-        return self._max_channels
+        """Channels that may hold a slot at once (default 65536); ``wait_for_push_enabled``
+        beyond it -> POLICY_ERROR. Read from the library."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_runtime_get_max_channels(self._handle(), byref(out)),
+            "ctrlchan_runtime_get_max_channels",
+        )
+        return out.value
 
     @max_channels.setter
     def max_channels(self, value: int) -> None:
         n = to_uint(value, "max_channels")
         check(_ffi.lib.ctrlchan_runtime_set_max_channels(self._handle(), n), "ctrlchan_runtime_set_max_channels")
-        self._max_channels = n
 
     @property
     def coalescing_window(self) -> float:
-        """Seconds: keep-alives due within this window are sent together (0 disables)."""
-        self._handle()
-        return self._coalescing_window
+        """Seconds (default 1.0; 0 disables): keep-alives due within this window are sent
+        together. Read from the library (whole milliseconds)."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_runtime_get_coalescing_window(self._handle(), byref(out)),
+            "ctrlchan_runtime_get_coalescing_window",
+        )
+        return out.value / 1000.0
 
     @coalescing_window.setter
     def coalescing_window(self, seconds: float) -> None:
@@ -112,7 +128,6 @@ class Runtime(Handle):
             _ffi.lib.ctrlchan_runtime_set_coalescing_window(self._handle(), ms),
             "ctrlchan_runtime_set_coalescing_window",
         )
-        self._coalescing_window = ms / 1000.0
 
     @property
     def statistics(self) -> RuntimeStatistics:
@@ -149,7 +164,6 @@ class Runtime(Handle):
         """
         self._handle()
         self.check_callback_errors()
-        self._reap()
         if timeout is None:
             while True:
                 ev = self._next(_WAIT_SLICE_MS)
@@ -178,7 +192,6 @@ class Runtime(Handle):
         try:
             return event_from_native(out.value)
         finally:
-            self._event_seen(out.value)
             _ffi.lib.ctrlchan_event_free(out.value)
 
     def events(self, timeout: Optional[float] = None, *, idle_timeout: Optional[float] = None) -> Iterator[Event]:
@@ -264,15 +277,8 @@ class Runtime(Handle):
 
     # --- callback errors ---------------------------------------------------------------------
 
-    def _callback_failed(self, exc: BaseException, slot: Slot) -> None:
-        owner = slot.owner
-        what = f"{type(owner).__name__}.on_event handler"
-        cid = getattr(owner, "_id_cache", None)
-        if cid:
-            what += f" of channel {cid!r}"
-        if hasattr(exc, "add_note"):
-            exc.add_note(f"raised by the {what}, on the ctrlchan runtime thread")
-        log.error("exception in the %s", what, exc_info=(type(exc), exc, exc.__traceback__))
+    def _keep_callback_error(self, exc: BaseException) -> None:
+        """Called on the runtime thread (by :mod:`ctrlchan._callbacks`, which logged it)."""
         self._callback_errors.append(exc)
         with self._lock:
             waiters = list(self._async_waiters)
@@ -300,81 +306,33 @@ class Runtime(Handle):
     def _disown(self, ptr: int) -> bool:
         """Whether the caller may free ``ptr`` (False: the runtime already freed it)."""
         with self._lock:
-            self._retired.pop(ptr, None)
             return self._children.pop(ptr, None) is not None
-
-    def _retire(self, ptr: int) -> bool:
-        """Keep a closed websocket's native handle until its close handshake finishes."""
-        with self._lock:
-            if ptr not in self._children or self._ptr is None:
-                return False
-            self._retired[ptr] = time.monotonic() + _RETIRE_SECONDS
-            return True
-
-    def _event_seen(self, ev: int) -> None:
-        """After an event was handled: free a retired websocket once its connection ended."""
-        if not self._retired:
-            return
-        kind = int(_ffi.lib.ctrlchan_event_get_kind(ev))
-        if kind not in (EventKind.CLOSED, EventKind.TRANSPORT_DISCONNECTED):
-            return
-        ptr = _ffi.lib.ctrlchan_event_get_websocket(ev)
-        if not ptr:
-            return
-        with self._lock:
-            entry = self._children.pop(ptr, None) if self._retired.pop(ptr, None) is not None else None
-        if entry is not None:
-            _handle._live.pop(ptr, None)
-            entry[1](ptr)
-
-    def _unretire(self, ptr: int) -> None:
-        with self._lock:
-            self._retired.pop(ptr, None)
-
-    def _reap(self) -> None:
-        """Free retired websockets whose close handshake is over."""
-        if not self._retired:
-            return
-        now = time.monotonic()
-        from ._websocket import websocket_state
-
-        for ptr, deadline in list(self._retired.items()):
-            state = websocket_state(ptr)
-            if state is None or state == WebSocketState.CLOSED or now > deadline:
-                with self._lock:
-                    entry = self._children.pop(ptr, None) if self._retired.pop(ptr, None) is not None else None
-                if entry is not None:
-                    _handle._live.pop(ptr, None)
-                    entry[1](ptr)
 
     def close(self) -> None:
         """Close every channel and websocket of this runtime, then stop and free the runtime. Idempotent."""
         if self._ptr is not None:
             forbid_in_callback(self, "Runtime.close")
         with self._lock:
-            ptr = self._detach()
+            ptr = self._take()
             if ptr is None:
                 return
             children = sorted(self._children.items(), key=lambda item: item[1][0])
             self._children.clear()
-            self._retired.clear()
             waiters = list(self._async_waiters)
             self._async_waiters.clear()
         self._wake_async_waiters(waiters)
         for child_ptr, (_order, free, ref) in children:
             obj = ref()
             if obj is not None:
-                obj._detach()
-            _handle._live.pop(child_ptr, None)
+                obj._take()  # the object reports closed; its own close() frees nothing
+            _managed.forget(child_ptr)
             free(child_ptr)
         _ffi.lib.ctrlchan_runtime_free(ptr)
 
     def _finalize(self) -> None:
-        if _handle.in_callback_of(self):
-            # Collected on its own runtime thread, which cannot join itself: keep the object
-            # for the exit handler instead of leaking the thread.
-            _deferred.append(self)
-            return
+        # Garbage collection never runs this inside one of this runtime's callbacks (the
+        # running callback holds a reference); on the runtime thread outside a callback
+        # (from a handler's finalizer) the library starts the shutdown without joining.
         self.close()
 
     @staticmethod
@@ -395,12 +353,9 @@ class Runtime(Handle):
                 loop.call_soon_threadsafe(wake)
 
 
-_deferred: List[Runtime] = []
-
-
 def _close_all_at_exit() -> None:
     """Join every runtime thread before the interpreter tears down (callbacks need it alive)."""
-    for rt in list(_all_runtimes) + _deferred:
+    for rt in list(_all_runtimes):
         try:
             rt.close()
         except Exception:  # pragma: no cover

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from ctypes import byref, c_char_p, c_uint32, c_void_p
+from ctypes import byref, c_bool, c_char_p, c_size_t, c_uint32, c_void_p
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Union
 
-from . import _ffi, _handle
+from . import _ffi
+from ._callbacks import install_event_handler
+from ._convert import U16_MAX, U32_MAX, to_bytes, to_cstr, to_enum, to_ms, to_text_bytes, to_uint
 from ._enums import ResultCode, SocketMessageType, WebSocketKind, WebSocketState
-from ._errors import InvalidArgumentError, check, error_for
+from ._errors import check, error_for
 from ._event import Event
-from ._handle import (
-    U16_MAX,
-    Handle,
-    to_bytes,
-    to_cstr,
-    to_enum,
-    to_ms,
-    to_uint,
-)
+from ._managed import Handle
 from ._runtime import ORDER_WEBSOCKET, Runtime
 
 __all__ = [
@@ -32,8 +26,6 @@ __all__ = [
 
 Data = Union[str, bytes, bytearray, memoryview]
 EventHandler = Callable[[Event], object]
-
-_DEFAULT_OUTBOUND_LIMIT = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,7 +51,7 @@ def websocket_state(ptr: int) -> Optional[WebSocketState]:
 
 def _connect_ms(timeout: Optional[float]) -> int:
     # The C API reads 0 as "default (30 s)"; in Python 0 means "as short as possible".
-    return max(1, to_ms(timeout, "timeout", none_ms=_handle.U32_MAX))
+    return max(1, to_ms(timeout, "timeout", none_ms=U32_MAX))
 
 
 def _free_websocket(ptr: int) -> None:
@@ -92,9 +84,14 @@ class _WebSocketControl:
 
     @property
     def outbound_buffer_limit(self) -> int:
-        """Bytes ``send`` may queue before it fails with ``BufferFullError`` (default 16 MiB)."""
-        self._ws._handle()
-        return self._ws._outbound_limit
+        """Bytes ``send`` may queue before it fails with ``BufferFullError`` (default 16 MiB).
+        Settable at any time; read from the library."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_outbound_buffer_limit(self._ws._handle(), byref(out)),
+            "ctrlchan_websocket_get_outbound_buffer_limit",
+        )
+        return out.value
 
     @outbound_buffer_limit.setter
     def outbound_buffer_limit(self, value: int) -> None:
@@ -103,13 +100,16 @@ class _WebSocketControl:
             _ffi.lib.ctrlchan_websocket_set_outbound_buffer_limit(self._ws._handle(), n),
             "ctrlchan_websocket_set_outbound_buffer_limit",
         )
-        self._ws._outbound_limit = n
 
     @property
     def ignore_certificate_errors(self) -> bool:
-        """Accept any server certificate on ``wss://``. Dangerous; for tests only."""
-        self._ws._handle()
-        return self._ws._ignore_cert_errors
+        """Accept any server certificate on ``wss://``. Dangerous; for tests only. Read from the library."""
+        out = c_bool()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_ignore_certificate_errors(self._ws._handle(), byref(out)),
+            "ctrlchan_websocket_get_ignore_certificate_errors",
+        )
+        return bool(out.value)
 
     @ignore_certificate_errors.setter
     def ignore_certificate_errors(self, value: bool) -> None:
@@ -119,13 +119,26 @@ class _WebSocketControl:
             _ffi.lib.ctrlchan_websocket_set_ignore_certificate_errors(self._ws._handle(), value),
             "ctrlchan_websocket_set_ignore_certificate_errors",
         )
-        self._ws._ignore_cert_errors = value
 
     @property
     def supported_protocols(self) -> Tuple[str, ...]:
-        """Subprotocols offered in the handshake, in order (add with ``add_supported_protocol``)."""
-        self._ws._handle()
-        return tuple(self._ws._protocols)
+        """Subprotocols offered in the handshake, in order (add with ``add_supported_protocol``).
+        Read from the library."""
+        ptr = self._ws._handle()
+        count = c_size_t()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_supported_protocol_count(ptr, byref(count)),
+            "ctrlchan_websocket_get_supported_protocol_count",
+        )
+        protocols = []
+        for i in range(count.value):
+            out = c_char_p()
+            check(
+                _ffi.lib.ctrlchan_websocket_get_supported_protocol(ptr, i, byref(out)),
+                "ctrlchan_websocket_get_supported_protocol",
+            )
+            protocols.append(_ffi.decode(out.value))
+        return tuple(protocols)
 
     def add_trusted_ca_pem(self, pem: Union[str, bytes]) -> None:
         """Trust the PEM certificate(s) as extra roots for ``wss://`` (before connect)."""
@@ -166,20 +179,14 @@ class _WebSocket(Handle):
         if not isinstance(runtime, Runtime):
             raise TypeError(f"runtime must be a Runtime, not {type(runtime).__name__}")
         self._runtime = runtime
-        self._outbound_limit = _DEFAULT_OUTBOUND_LIMIT
-        self._ignore_cert_errors = False
-        self._protocols: List[str] = []
         self._on_event: Optional[EventHandler] = None
-        runtime._reap()
         out = c_void_p()
         check(
             _ffi.lib.ctrlchan_websocket_new(runtime._handle(), int(self._kind), byref(out)),
             "ctrlchan_websocket_new",
         )
-        assert out.value is not None
-        self._ptr = out.value
-        self._register_live()
-        runtime._adopt(out.value, ORDER_WEBSOCKET, _free_websocket, self)
+        ptr = self._own(out.value, live=True)
+        runtime._adopt(ptr, ORDER_WEBSOCKET, _free_websocket, self)
 
     def __repr__(self) -> str:
         if self._ptr is None:
@@ -208,7 +215,6 @@ class _WebSocket(Handle):
             _ffi.lib.ctrlchan_websocket_add_supported_protocol(self._handle(), to_cstr(protocol, "protocol")),
             "ctrlchan_websocket_add_supported_protocol",
         )
-        self._protocols.append(protocol)
 
     def add_trusted_ca_pem(self, pem: Union[str, bytes]) -> None:
         """Trust the PEM certificate(s) as extra roots for ``wss://`` (before connect)."""
@@ -295,53 +301,56 @@ class _WebSocket(Handle):
     def on_event(self) -> Optional[EventHandler]:
         """Handler for this websocket's events, called on the runtime thread.
 
-        Used when the websocket is not the transport of a channel that has its own
-        handler. ``None`` (default): events go to the runtime's queue.
+        Second in line: it gets the events of this websocket unless the websocket is the
+        transport of a channel that has its own ``on_event`` (that one gets them). ``None``
+        (default) installs no native handler: the events go to the runtime's queue.
+        While it is set, the handler registration keeps this object alive.
         """
         self._handle()
         return self._on_event
 
     @on_event.setter
     def on_event(self, handler: Optional[EventHandler]) -> None:
-        _handle.install_event_handler(_ffi.lib.ctrlchan_websocket_set_event_handler, "ctrlchan_websocket_set_event_handler", self._handle(), handler, self, self._runtime)
+        install_event_handler(
+            _ffi.lib.ctrlchan_websocket_set_event_handler,
+            "ctrlchan_websocket_set_event_handler",
+            self._handle(),
+            handler,
+            self,
+            self._runtime,
+        )
         self._on_event = handler
 
     # --- closing -------------------------------------------------------------------------------
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the websocket (Windows ``Close(code, reason)``) and release it. Idempotent.
+        """Close the websocket (Windows ``Close(code, reason)``) and free it. Idempotent.
 
-        An open connection gets a close frame with ``code``/``reason``; the handshake
-        finishes in the background and a CLOSED event follows. Any later use of this
-        object raises ``ValueError``.
+        An open connection is sent a close frame with ``code`` and ``reason``; then the
+        native handle is freed at once, exactly once. The library finishes the close
+        handshake in the background (it waits for the peer's close frame, bounded by the
+        close timeout) and delivers **no further events** for this websocket: no CLOSED
+        event follows, and its handler registration is released. A websocket that is not
+        open is just freed. Any later use of this object raises ``ValueError``.
+
+        A bad ``code`` (not 1000-1003, 1007-1014 or 3000-4999) or a ``reason`` over 123
+        UTF-8 bytes raises ``InvalidArgumentError`` and leaves the websocket open.
         """
-        ptr = self._ptr
-        if ptr is None:
+        if self._ptr is None:
             return
         c = to_uint(code, "code", U16_MAX)
         r = to_cstr(reason, "reason")
-        rt = self._runtime
-        graceful = False
-        state = websocket_state(ptr)
-        # Marked as retired *before* the close frame goes out: the CLOSED event may be
-        # handled on the runtime thread before ctrlchan_websocket_close even returns.
-        if state is WebSocketState.OPEN and rt._retire(ptr):
+        with self._take_lock:
+            ptr = self._ptr
+            if ptr is None:
+                return
             rc = int(_ffi.lib.ctrlchan_websocket_close(ptr, c, r))
-            if rc == 0:
-                graceful = True
-            else:
-                err = error_for(rc, "ctrlchan_websocket_close")
-                rt._unretire(ptr)
-                if rc == ResultCode.INVALID_ARGUMENT:
-                    raise err  # bad code/reason: stays open, the caller may retry
-        elif state is WebSocketState.CLOSING and rt._retire(ptr):
-            graceful = True
-        ptr = self._detach(keep_live=graceful)
-        if ptr is None:
-            return
+            # CLOSED / INVALID_STATE: not open (never connected, closing or closed already):
+            # there is no handshake to start, the handle is freed all the same.
+            if rc == ResultCode.INVALID_ARGUMENT:
+                raise error_for(rc, "ctrlchan_websocket_close")  # stays open; the caller may retry
+        super().close()
         self._on_event = None
-        if not graceful:
-            self._free_native(ptr)
 
     def _free_native(self, ptr: int) -> None:
         if self._runtime._disown(ptr):
@@ -368,7 +377,7 @@ class MessageWebSocket(_WebSocket):
         Raises ``BufferFullError`` past the outbound limit, ``ClosedError`` once closed.
         """
         if isinstance(data, str):
-            payload = _encode_text(data)
+            payload = to_text_bytes(data, "data")
             mt = SocketMessageType.UTF8
         else:
             payload = to_bytes(data, "data")
@@ -399,16 +408,10 @@ class StreamWebSocket(_WebSocket):
     def send(self, data: Data) -> None:
         """Queue bytes (``str`` is encoded as UTF-8) as one binary message."""
         if isinstance(data, str):
-            payload = _encode_text(data)
+            payload = to_text_bytes(data, "data")
         else:
             payload = to_bytes(data, "data")
         self._send_raw(payload)
 
     write = send
 
-
-def _encode_text(data: str) -> bytes:
-    try:
-        return data.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(f"data is not valid Unicode: {exc}") from None

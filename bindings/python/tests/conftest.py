@@ -24,6 +24,7 @@ from ctrlchan import (  # noqa: E402
     Runtime,
     WebSocketKeepAlive,
 )
+from close_peers import RecordingServer, SilentServer  # noqa: E402
 from peer import PeerServer, start_proxy, start_server  # noqa: E402
 
 __all__ = ["REPO", "wait_event", "collect", "open_channel", "start_proxy", "start_server"]
@@ -47,6 +48,26 @@ def server() -> Iterator[PeerServer]:
 def tls_server() -> Iterator[PeerServer]:
     with start_server(tls=True) as srv:
         yield srv
+
+
+@pytest.fixture(scope="session")
+def recording_server() -> Iterator[RecordingServer]:
+    """An in-process websockets echo peer that records the close frame of each connection."""
+    srv = RecordingServer()
+    try:
+        yield srv
+    finally:
+        srv.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    """A peer that completes the handshake and then never answers anything (not even a close)."""
+    srv = SilentServer()
+    try:
+        yield srv
+    finally:
+        srv.close()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from ctrlchan import (
     InvalidStateError,
     MessageWebSocket,
     Runtime,
-    _handle,
+    _callbacks,
 )
 
 
@@ -154,7 +154,7 @@ def test_blocking_calls_inside_a_handler_are_invalid_state(rt: Runtime, server) 
 
 
 def test_handler_released_on_close_replace_and_runtime_close(rt: Runtime, server) -> None:
-    base = _handle.live_slot_count()
+    base = _callbacks.live_slot_count()
 
     class Handler:
         def __call__(self, ev: Event) -> None:
@@ -168,11 +168,11 @@ def test_handler_released_on_close_replace_and_runtime_close(rt: Runtime, server
     del h1, h2, h3
     assert wait_until(lambda: (gc.collect(), r1() is None)[1])
     assert r2() is not None and r3() is not None
-    assert _handle.live_slot_count() == base + 2
+    assert _callbacks.live_slot_count() == base + 2
     ch.close()
     ws.close()
     assert wait_until(lambda: (gc.collect(), r2() is None and r3() is None)[1])
-    assert wait_until(lambda: _handle.live_slot_count() == base)
+    assert wait_until(lambda: _callbacks.live_slot_count() == base)
 
 
 def test_channel_with_handler_stays_alive_without_user_references(server) -> None:

@@ -1,4 +1,9 @@
-"""Close codes and reasons, both directions; oversized messages; channel close."""
+"""Close codes and reasons, both directions; oversized messages; channel close.
+
+``ws.close(code, reason)`` sends the close frame and frees the websocket at once: the
+library finishes the handshake in the background and delivers no event for a freed
+websocket, so client-initiated closes are checked at the peer (``recording_server``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import time
 
 import pytest
 
+from close_peers import unique_path
 from conftest import open_channel, wait_event
 from ctrlchan import EventKind, InvalidArgumentError, MessageWebSocket, Runtime, WebSocketState
 
@@ -36,24 +42,28 @@ def test_server_initiated_close(rt: Runtime, server, code: int, reason: str) -> 
 
 
 @pytest.mark.parametrize("code,reason", [(1000, "done"), (4002, "client says bye")])
-def test_client_initiated_close(rt: Runtime, server, code: int, reason: str) -> None:
-    ch, ws = open_channel(rt, server.url("/echo"))
+def test_client_initiated_close(rt: Runtime, recording_server, code: int, reason: str) -> None:
+    path = unique_path()
+    ch, ws = open_channel(rt, recording_server.url(path))
     ws.close(code, reason)
     assert ws.closed
     with pytest.raises(ValueError, match="closed"):
         ws.send("after close")
-    ev = wait_event(rt, ENDINGS, timeout=5.0)
-    # The websockets peer answers with the same code (RFC 6455 5.5.1).
-    assert ev.kind is EventKind.CLOSED and ev.close_code == code
-    assert ev.channel is ch
+    # The peer got our close frame with the code and reason.
+    closed = recording_server.wait_closed(path, timeout=10.0)
+    assert closed.close_frame_received and (closed.code, closed.reason) == (code, reason)
+    # Freed at once: no event of the websocket follows (the channel sees none either).
+    assert [e for e in rt.events(timeout=0.5) if e.kind in ENDINGS] == []
+    assert not ch.closed
     ws.close()  # idempotent
 
 
-def test_default_close_is_1000(rt: Runtime, server) -> None:
-    _, ws = open_channel(rt, server.url("/echo"))
+def test_default_close_is_1000(rt: Runtime, recording_server) -> None:
+    path = unique_path()
+    _, ws = open_channel(rt, recording_server.url(path))
     ws.close()
-    ev = wait_event(rt, ENDINGS, timeout=5.0)
-    assert (ev.kind, ev.close_code) == (EventKind.CLOSED, 1000)
+    closed = recording_server.wait_closed(path, timeout=10.0)
+    assert (closed.code, closed.reason) == (1000, "")
 
 
 @pytest.mark.parametrize("code", [0, 999, 1005, 1006, 1015, 5000, 70000, -1])

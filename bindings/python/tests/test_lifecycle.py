@@ -12,7 +12,8 @@ import time
 import weakref
 from pathlib import Path
 
-from conftest import REPO, open_channel, wait_event
+from close_peers import unique_path
+from conftest import REPO, open_channel
 from ctrlchan import (
     ControlChannelTrigger,
     EventKind,
@@ -94,16 +95,20 @@ def test_unreachable_cycle_of_runtime_and_children_is_collected(server) -> None:
     assert wait_until(lambda: os_threads() == before)
 
 
-def test_closed_websocket_finishes_its_close_handshake_in_the_background(rt: Runtime, server) -> None:
-    ch, ws = open_channel(rt, server.url("/echo"))
+def test_closed_websocket_finishes_its_close_handshake_in_the_background(rt: Runtime, recording_server) -> None:
+    path = unique_path()
+    ch, ws = open_channel(rt, recording_server.url(path))
     ws.close(4000, "later")
     del ws
     gc.collect()
-    ev = wait_event(rt, [EventKind.CLOSED, EventKind.TRANSPORT_DISCONNECTED], timeout=5.0)
-    assert (ev.kind, ev.close_code, ev.channel) == (EventKind.CLOSED, 4000, ch)
-    # The retired native handle is released once closed (checked on the next websocket creation).
-    MessageWebSocket(rt)
-    assert wait_until(lambda: (MessageWebSocket(rt).close(), not rt._retired)[1])
+    closed = recording_server.wait_closed(path, timeout=10.0)
+    assert (closed.code, closed.reason) == (4000, "later")
+    # The native handle was freed by close(): the runtime owns only the channel now, the
+    # connection is gone, and no event of the freed websocket reaches the queue.
+    assert len(rt._children) == 1
+    assert wait_until(lambda: rt.statistics.connections_open == 0)
+    assert [ev for ev in rt.events(timeout=0.3) if ev.kind in (EventKind.CLOSED, EventKind.TRANSPORT_DISCONNECTED)] == []
+    assert not ch.closed
 
 
 def test_concurrent_close_from_many_threads(server) -> None:

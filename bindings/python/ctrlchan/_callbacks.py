@@ -1,0 +1,173 @@
+"""Event callbacks from the runtime thread into Python (C#: ``Callbacks``).
+
+The wasmtime-py pattern:
+
+* two module-level ``CFUNCTYPE`` trampolines, created once and never collected, are
+  the only function pointers ever given to the library;
+* the user's callable is kept in a slot table keyed by the integer passed as
+  ``userdata``; the library calls the finalizer trampoline exactly once when it drops
+  the registration (handler replaced or removed, object freed, runtime freed), and that
+  frees the slot;
+* an exception raised by a user callable never unwinds into native code: it is logged
+  on the ``ctrlchan`` logger and kept by the runtime, which re-raises it in the user's
+  thread (``next_event``, ``events``, ``aevents``, ``check_callback_errors``).
+
+A native handler is installed only while a Python handler is set: setting ``on_event``
+to ``None`` removes it, and the library routes the object's events to the next place
+(see :mod:`ctrlchan._runtime`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from ctypes import c_void_p
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
+
+from . import _ffi
+from ._errors import InvalidStateError, check
+from ._event import event_from_native
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._runtime import Runtime
+
+__all__ = [
+    "log",
+    "in_callback_of",
+    "forbid_in_callback",
+    "install_event_handler",
+    "live_slot_count",
+]
+
+log = logging.getLogger("ctrlchan")
+
+
+# --- which runtime's callback is running on this thread ------------------------------------
+
+
+class _CallbackContext(threading.local):
+    def __init__(self) -> None:
+        self.runtimes: List["Runtime"] = []  # runtimes whose callback is running on this thread
+
+
+callback_context = _CallbackContext()
+
+
+def in_callback_of(runtime: "Runtime") -> bool:
+    """Whether the current thread is inside one of ``runtime``'s event callbacks."""
+    return any(r is runtime for r in callback_context.runtimes)
+
+
+def forbid_in_callback(runtime: "Runtime", what: str) -> None:
+    """``InvalidStateError`` for a blocking call made from inside ``runtime``'s callback (it would
+    wait for the thread it runs on). The library refuses most of these itself; this covers the
+    waits the binding adds (e.g. ``Runtime.close`` joining the thread)."""
+    if in_callback_of(runtime):
+        raise InvalidStateError(f"{what} cannot be called from inside one of this runtime's callbacks")
+
+
+# --- the slot table ----------------------------------------------------------------------
+
+
+class Slot:
+    """What one native registration refers to. Strong references on purpose: the object
+    (channel or websocket) and the callable live as long as the library may call them."""
+
+    __slots__ = ("fn", "owner", "runtime")
+
+    def __init__(self, fn: Callable[[Any], object], owner: Any, runtime: "Runtime") -> None:
+        self.fn = fn
+        self.owner = owner
+        self.runtime = runtime
+
+
+_slots: Dict[int, Slot] = {}
+_slot_keys = itertools.count(1)
+_slot_lock = threading.Lock()
+
+
+def _register(fn: Callable[[Any], object], owner: Any, runtime: "Runtime") -> int:
+    if not callable(fn):
+        raise TypeError(f"event handler must be callable, not {type(fn).__name__}")
+    with _slot_lock:
+        key = next(_slot_keys)
+        _slots[key] = Slot(fn, owner, runtime)
+    return key
+
+
+def _release(userdata: Optional[int]) -> None:
+    """The finalizer: the library dropped the registration ``userdata``."""
+    try:
+        with _slot_lock:
+            slot = _slots.pop(userdata or 0, None)
+        # Dropped here, outside the lock: the last reference to the owner may go with it.
+        del slot
+    except BaseException:  # pragma: no cover - never unwind into native code
+        pass
+
+
+def live_slot_count() -> int:
+    """Number of handler registrations the library still holds (for leak checks)."""
+    return len(_slots)
+
+
+# --- the trampolines -------------------------------------------------------------------------
+
+
+def _report(exc: BaseException, slot: Slot) -> None:
+    owner = slot.owner
+    what = f"{type(owner).__name__}.on_event handler"
+    cid = getattr(owner, "_channel_id", None)
+    if cid:
+        what += f" of channel {cid!r}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(f"raised by the {what}, on the ctrlchan runtime thread")
+    log.error("exception in the %s", what, exc_info=(type(exc), exc, exc.__traceback__))
+    slot.runtime._keep_callback_error(exc)
+
+
+def _dispatch(userdata: Optional[int], ev: Optional[int]) -> None:
+    """The event trampoline: ``ev`` is borrowed for the duration of the call."""
+    slot = _slots.get(userdata or 0)
+    if slot is None or not ev:
+        return
+    callback_context.runtimes.append(slot.runtime)
+    try:
+        slot.fn(event_from_native(ev))
+    except BaseException as exc:  # never let anything unwind into native code
+        try:
+            _report(exc, slot)
+        except BaseException:  # pragma: no cover - logging itself failed
+            pass
+    finally:
+        callback_context.runtimes.pop()
+
+
+EVENT_TRAMPOLINE = _ffi.EVENT_CALLBACK(_dispatch)
+FINALIZER_TRAMPOLINE = _ffi.FINALIZER(_release)
+NO_EVENT_CALLBACK = _ffi.EVENT_CALLBACK()  # NULL function pointers (ctypes rejects None here)
+NO_FINALIZER = _ffi.FINALIZER()
+
+
+def install_event_handler(
+    set_handler: Callable[..., Any],
+    name: str,
+    ptr: int,
+    handler: Optional[Callable[[Any], object]],
+    owner: Any,
+    runtime: "Runtime",
+) -> None:
+    """Install ``handler`` through a ``ctrlchan_*_set_event_handler`` function, or with ``None``
+    remove the native handler (the library then routes the events to the next place).
+
+    The library finalizes the registration it replaces. On failure the new slot is freed
+    again (the library keeps nothing) and the error raised."""
+    if handler is None:
+        check(set_handler(ptr, NO_EVENT_CALLBACK, None, NO_FINALIZER), name)
+        return
+    key = _register(handler, owner, runtime)
+    rc = int(set_handler(ptr, EVENT_TRAMPOLINE, c_void_p(key), FINALIZER_TRAMPOLINE))
+    if rc != 0:
+        _release(key)
+        check(rc, name)

@@ -64,9 +64,6 @@ namespace CtrlChan
         private int _queueCapacity = 10000;
         private long _dropped;
 
-        private uint _maxChannels = 65536;
-        private TimeSpan _coalescingWindow = TimeSpan.FromMilliseconds(1000);
-
         private long _unhandledCount;
         private Exception _lastUnhandled;
 
@@ -134,13 +131,18 @@ namespace CtrlChan
         /// returns <see cref="ControlChannelTriggerStatus.PolicyError"/>.</summary>
         public uint MaxChannels
         {
-            get { return _maxChannels; }
+            get
+            {
+                ThrowIfDisposed();
+                uint v;
+                Errors.Check(NativeMethods.ctrlchan_runtime_get_max_channels(Handle, out v), "ctrlchan_runtime_get_max_channels", "ControlChannelRuntime");
+                return v;
+            }
             set
             {
                 if (value == 0) throw new ArgumentOutOfRangeException("value", value, "at least one channel");
                 ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_runtime_set_max_channels(Handle, value), "ctrlchan_runtime_set_max_channels", "ControlChannelRuntime");
-                _maxChannels = value;
             }
         }
 
@@ -148,13 +150,18 @@ namespace CtrlChan
         /// are sent early, together. Default 1 s; zero disables coalescing; at most 1 h.</summary>
         public TimeSpan CoalescingWindow
         {
-            get { return _coalescingWindow; }
+            get
+            {
+                ThrowIfDisposed();
+                uint ms;
+                Errors.Check(NativeMethods.ctrlchan_runtime_get_coalescing_window(Handle, out ms), "ctrlchan_runtime_get_coalescing_window", "ControlChannelRuntime");
+                return TimeSpan.FromMilliseconds(ms);
+            }
             set
             {
                 ThrowIfDisposed();
                 uint ms = Time.ToMilliseconds(value, TimeSpan.Zero, TimeSpan.FromHours(1), "value");
                 Errors.Check(NativeMethods.ctrlchan_runtime_set_coalescing_window(Handle, ms), "ctrlchan_runtime_set_coalescing_window", "ControlChannelRuntime");
-                _coalescingWindow = TimeSpan.FromMilliseconds(ms);
             }
         }
 

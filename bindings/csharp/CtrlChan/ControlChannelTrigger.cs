@@ -23,7 +23,6 @@ namespace CtrlChan
         internal readonly ChannelHandle Handle;
         internal readonly ControlChannelRuntime Runtime;
         private readonly long _childId;
-        private readonly string _id;
         private WebSocketKeepAlive _keepAlive;
         private IWebSocket _transport;
         private volatile bool _disposed;
@@ -82,7 +81,6 @@ namespace CtrlChan
             Errors.Check(r, "ctrlchan_channel_new", "ControlChannelRuntime");
             Handle = CtrlChanHandle.Wrap<ChannelHandle>(p);
             Runtime = runtime;
-            _id = channelId;
             Registry.Register(p, this);
             IntPtr userdata = Callbacks.AllocUserdata(this);
             r = NativeMethods.ctrlchan_channel_set_event_handler(Handle, Callbacks.EventCallback, userdata, Callbacks.Finalizer);
@@ -121,7 +119,16 @@ namespace CtrlChan
         public ControlChannelRuntime ControlChannelRuntime { get { return Runtime; } }
 
         /// <summary>The channel id given at construction.</summary>
-        public string ControlChannelTriggerId { get { ThrowIfDisposed(); return _id; } }
+        public string ControlChannelTriggerId
+        {
+            get
+            {
+                ThrowIfDisposed();
+                IntPtr p;
+                Errors.Check(NativeMethods.ctrlchan_channel_get_id(Handle, out p), "ctrlchan_channel_get_id", "ControlChannelTrigger");
+                return Utf8.Decode(p) ?? "";
+            }
+        }
 
         /// <summary>Server keep-alive interval in whole minutes (rounded down; 0 for sub-minute intervals).
         /// Settable, as on Windows (1 ... 1440): the network interval restarts from the new value and

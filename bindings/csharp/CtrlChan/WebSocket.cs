@@ -1,6 +1,6 @@
 using System;
+using System.Collections;
 using System.Collections.Generic;
-using System.Collections.ObjectModel;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
@@ -57,8 +57,6 @@ namespace CtrlChan
     {
         internal readonly WebSocketBase Owner;
         private readonly ProtocolList _protocols;
-        private uint _outboundBuffer = 16u << 20;
-        private bool _ignoreCertErrors;
         private TimeSpan _connectTimeout = TimeSpan.FromSeconds(30);
 
         internal WebSocketControl(WebSocketBase owner)
@@ -82,31 +80,42 @@ namespace CtrlChan
             Errors.Check(NativeMethods.ctrlchan_websocket_set_max_message_size(Owner.Handle, value), "ctrlchan_websocket_set_max_message_size", Owner.TypeName);
         }
 
-        /// <summary>Subprotocols offered in the handshake (Sec-WebSocket-Protocol). Only Add is supported.</summary>
+        /// <summary>Subprotocols offered in the handshake (Sec-WebSocket-Protocol), in the order added,
+        /// read back from the native socket. Only Add is supported.</summary>
         public IList<string> SupportedProtocols { get { return _protocols; } }
 
         /// <summary>Outbound buffer limit in bytes (default 16 MiB); a send beyond it throws CtrlChanException(BufferFull).</summary>
         public uint OutboundBufferSizeInBytes
         {
-            get { return _outboundBuffer; }
+            get
+            {
+                Owner.ThrowIfDisposed();
+                uint v;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_outbound_buffer_limit(Owner.Handle, out v), "ctrlchan_websocket_get_outbound_buffer_limit", Owner.TypeName);
+                return v;
+            }
             set
             {
                 if (value == 0) throw new ArgumentOutOfRangeException("value", value, "the outbound buffer limit must be at least 1 byte");
                 Owner.ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_websocket_set_outbound_buffer_limit(Owner.Handle, value), "ctrlchan_websocket_set_outbound_buffer_limit", Owner.TypeName);
-                _outboundBuffer = value;
             }
         }
 
         /// <summary>Dangerous: accept any server certificate for wss://.</summary>
         public bool IgnoreServerCertificateErrors
         {
-            get { return _ignoreCertErrors; }
+            get
+            {
+                Owner.ThrowIfDisposed();
+                bool v;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_ignore_certificate_errors(Owner.Handle, out v), "ctrlchan_websocket_get_ignore_certificate_errors", Owner.TypeName);
+                return v;
+            }
             set
             {
                 Owner.ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_websocket_set_ignore_certificate_errors(Owner.Handle, value), "ctrlchan_websocket_set_ignore_certificate_errors", Owner.TypeName);
-                _ignoreCertErrors = value;
             }
         }
 
@@ -122,7 +131,8 @@ namespace CtrlChan
             }
         }
 
-        /// <summary>Limit for ConnectAsync (default 30 s).</summary>
+        /// <summary>Limit for ConnectAsync (default 30 s). Kept here: it is an argument of each native
+        /// connect call, not a setting of the native socket.</summary>
         public TimeSpan ConnectTimeout
         {
             get { return _connectTimeout; }
@@ -133,21 +143,70 @@ namespace CtrlChan
             }
         }
 
-        private sealed class ProtocolList : Collection<string>
+        /// <summary>The offered subprotocols as the native socket holds them (no managed copy).</summary>
+        private sealed class ProtocolList : IList<string>
         {
             private readonly WebSocketBase _owner;
             internal ProtocolList(WebSocketBase owner) { _owner = owner; }
 
-            protected override void InsertItem(int index, string item)
+            public int Count
+            {
+                get
+                {
+                    _owner.ThrowIfDisposed();
+                    UIntPtr n;
+                    Errors.Check(NativeMethods.ctrlchan_websocket_get_supported_protocol_count(_owner.Handle, out n), "ctrlchan_websocket_get_supported_protocol_count", _owner.TypeName);
+                    return (int)Math.Min(n.ToUInt64(), int.MaxValue);
+                }
+            }
+
+            public string this[int index]
+            {
+                get
+                {
+                    if (index < 0) throw new ArgumentOutOfRangeException("index", index, "must not be negative");
+                    _owner.ThrowIfDisposed();
+                    IntPtr p;
+                    CtrlChanResult r = NativeMethods.ctrlchan_websocket_get_supported_protocol(_owner.Handle, (UIntPtr)(uint)index, out p);
+                    if (r == CtrlChanResult.InvalidArgument)
+                        throw new ArgumentOutOfRangeException("index", index, "only " + Count + " protocols are offered");
+                    Errors.Check(r, "ctrlchan_websocket_get_supported_protocol", _owner.TypeName);
+                    return Utf8.Decode(p) ?? "";
+                }
+                set { throw new NotSupportedException("protocols cannot be replaced once offered"); }
+            }
+
+            public bool IsReadOnly { get { return false; } }
+
+            public void Add(string item)
             {
                 _owner.ThrowIfDisposed();
                 byte[] p = Utf8.EncodeRequired(item, "item");
                 Errors.Check(NativeMethods.ctrlchan_websocket_add_supported_protocol(_owner.Handle, p), "ctrlchan_websocket_add_supported_protocol", _owner.TypeName);
-                base.InsertItem(index, item);
             }
-            protected override void RemoveItem(int index) { throw new NotSupportedException("protocols cannot be removed once offered"); }
-            protected override void SetItem(int index, string item) { throw new NotSupportedException("protocols cannot be replaced once offered"); }
-            protected override void ClearItems() { throw new NotSupportedException("protocols cannot be removed once offered"); }
+
+            public void Insert(int index, string item)
+            {
+                if (index != Count) throw new NotSupportedException("protocols are offered in the order added; only Add is supported");
+                Add(item);
+            }
+
+            private List<string> Snapshot()
+            {
+                int n = Count;
+                var l = new List<string>(n);
+                for (int i = 0; i < n; i++) l.Add(this[i]);
+                return l;
+            }
+
+            public int IndexOf(string item) { return Snapshot().IndexOf(item); }
+            public bool Contains(string item) { return IndexOf(item) >= 0; }
+            public void CopyTo(string[] array, int arrayIndex) { Snapshot().CopyTo(array, arrayIndex); }
+            public IEnumerator<string> GetEnumerator() { return Snapshot().GetEnumerator(); }
+            IEnumerator IEnumerable.GetEnumerator() { return GetEnumerator(); }
+            public bool Remove(string item) { throw new NotSupportedException("protocols cannot be removed once offered"); }
+            public void RemoveAt(int index) { throw new NotSupportedException("protocols cannot be removed once offered"); }
+            public void Clear() { throw new NotSupportedException("protocols cannot be removed once offered"); }
         }
     }
 

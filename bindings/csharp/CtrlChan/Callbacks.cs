@@ -1,15 +1,27 @@
-// Native -> managed event delivery.
+// Native -> managed event delivery: one policy, the core's.
 //
-// Every socket and every channel registers ONE native event handler whose userdata is
-// a *weak* GCHandle to the managed object. Weak, because a strong handle held by native
-// code would keep the object (and so its native handle) alive forever: a dropped socket
-// could never be collected. The handle is freed by the native finalizer callback, which
-// the library calls exactly once when it drops the userdata.
+// The core routes each event to exactly one place, the first that applies: (a) the channel's
+// native handler, if the websocket is a channel's transport and that channel has one; (b) the
+// websocket's native handler; (c) the runtime queue, read with ControlChannelRuntime.NextEvent.
+// The binding adds no queue of its own and drops nothing.
 //
-// The native library routes an event to the channel's handler when the socket is a
-// channel's transport, else to the socket's handler. Either way the dispatcher resolves
-// BOTH managed objects from the borrowed pointers in the event (Registry) and raises the
-// socket-level .NET events on the socket and the channel-level ones on the channel.
+// A channel or socket installs its native handler only while something managed listens to it
+// (NativeListener): a subscriber on any of its .NET events; for a socket also a pending
+// ConnectAsync or an open StreamWebSocket.InputStream. The handler is installed on the first
+// `+=` and removed when the last subscriber leaves, so the events of an object nobody listens
+// to stay in the native queue.
+//
+// An event that reaches a channel's handler is raised on the channel's .NET event for its kind
+// when that has subscribers, otherwise on the transport socket's (the socket's events of a
+// channel's transport all arrive through the channel's handler while it is installed). An event
+// that reaches a socket's handler is raised on the socket's .NET event. Exactly one .NET event
+// is raised per native event; a kind nobody subscribed to on a listening object is not raised
+// (a native handler that ignores a kind does the same).
+//
+// The handler's userdata is a *weak* GCHandle to the managed object. Weak, because a strong
+// handle held by native code would keep the object (and so its native handle) alive forever: a
+// dropped socket could never be collected. The handle is freed by the native finalizer callback,
+// which the library calls exactly once when it drops the userdata.
 //
 // Handlers run on the runtime thread. No managed exception ever unwinds into native code:
 // everything below the native entry points is wrapped in try/catch, and an exception
@@ -46,6 +58,124 @@ namespace CtrlChan
         }
 
         internal static int Count { get { return s_objects.Count; } }
+    }
+
+    /// <summary>
+    /// Keeps one channel's or socket's native event handler installed exactly while something
+    /// managed listens to it (see the file comment). Every change to what the owner listens to
+    /// goes through <see cref="Subscribe{T}"/>, <see cref="Unsubscribe{T}"/> or <see cref="Sync"/>,
+    /// which compare the owner's wish with what is installed, under one lock per object.
+    /// </summary>
+    internal sealed class NativeListener
+    {
+        internal delegate CtrlChanResult SetHandler(NativeEventCallback cb, IntPtr userdata, NativeUserdataFinalizer finalizer);
+
+        private readonly object _lock = new object();
+        private readonly object _owner;
+        private readonly Func<bool> _wanted;
+        private readonly SetHandler _set;
+        private readonly string _function;
+        private readonly string _typeName;
+        private IntPtr _userdata;   // non-zero while the native handler is installed
+        private bool _closed;
+
+        internal NativeListener(object owner, Func<bool> wanted, SetHandler set, string function, string typeName)
+        {
+            _owner = owner;
+            _wanted = wanted;
+            _set = set;
+            _function = function;
+            _typeName = typeName;
+        }
+
+        /// <summary>True while the native handler is installed (tests).</summary>
+        internal bool IsInstalled { get { lock (_lock) return _userdata != IntPtr.Zero; } }
+
+        /// <summary>`field += value`, installing the native handler if this is the first listener.
+        /// If the handler cannot be installed the subscription is undone and the error thrown.</summary>
+        internal void Subscribe<T>(ref T field, T value) where T : class
+        {
+            if (value == null) return;
+            lock (_lock)
+            {
+                T old = field;
+                Volatile.Write(ref field, (T)(object)Delegate.Combine((Delegate)(object)old, (Delegate)(object)value));
+                try
+                {
+                    SyncLocked(true);
+                }
+                catch
+                {
+                    Volatile.Write(ref field, old);
+                    throw;
+                }
+            }
+        }
+
+        /// <summary>`field -= value`, removing the native handler if nothing listens any more.</summary>
+        internal void Unsubscribe<T>(ref T field, T value) where T : class
+        {
+            if (value == null) return;
+            lock (_lock)
+            {
+                Volatile.Write(ref field, (T)(object)Delegate.Remove((Delegate)(object)field, (Delegate)(object)value));
+                SyncLocked(false);
+            }
+        }
+
+        /// <summary>Re-evaluates after a change that is not a subscription (a pending connect, an
+        /// input stream). <paramref name="throwOnError"/>: when installing fails, throw.</summary>
+        internal void Sync(bool throwOnError = false)
+        {
+            lock (_lock) SyncLocked(throwOnError);
+        }
+
+        /// <summary>The native handle is being freed (that releases the handler): never touch it again.</summary>
+        internal void Close()
+        {
+            lock (_lock)
+            {
+                _closed = true;
+                _userdata = IntPtr.Zero;
+            }
+        }
+
+        private void SyncLocked(bool throwOnError)
+        {
+            if (_closed) return;
+            bool wanted = _wanted();
+            if (wanted == (_userdata != IntPtr.Zero)) return;
+            CtrlChanResult r;
+            if (wanted)
+            {
+                IntPtr userdata = Callbacks.AllocUserdata(_owner);
+                try
+                {
+                    r = _set(Callbacks.EventCallback, userdata, Callbacks.Finalizer);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Disposed on another thread at this moment: nothing to install any more.
+                    Callbacks.FreeUserdata(userdata);
+                    return;
+                }
+                if (r != CtrlChanResult.Ok)
+                {
+                    Exception ex = Errors.Create(r, Errors.LastError(), _function, _typeName);
+                    Callbacks.FreeUserdata(userdata);   // on failure the caller keeps the userdata
+                    if (throwOnError) throw ex;
+                    return;
+                }
+                _userdata = userdata;
+            }
+            else
+            {
+                // The library calls the finalizer for the old userdata (after a call in progress returns).
+                _userdata = IntPtr.Zero;
+                try { _set(null, IntPtr.Zero, null); }
+                catch (ObjectDisposedException) { }
+            }
+        }
     }
 
     internal static class Callbacks
@@ -132,13 +262,16 @@ namespace CtrlChan
                 if (target == null) return;   // wrapper already collected; its handle is being freed
 
                 args = ReadEvent(ev);
+                // The object whose handler the core chose decides the route; the other one is
+                // looked up only to fill in the event's Channel / WebSocket.
+                var viaChannel = target as ControlChannelTrigger;
                 WebSocketBase ws = Registry.Lookup<WebSocketBase>(NativeMethods.ctrlchan_event_get_websocket(ev))
                                    ?? target as WebSocketBase;
-                ControlChannelTrigger ch = Registry.Lookup<ControlChannelTrigger>(NativeMethods.ctrlchan_event_get_channel(ev))
-                                   ?? target as ControlChannelTrigger;
+                ControlChannelTrigger ch = viaChannel
+                                   ?? Registry.Lookup<ControlChannelTrigger>(NativeMethods.ctrlchan_event_get_channel(ev));
                 runtime = ws != null ? ws.Runtime : ch != null ? ch.Runtime : null;
                 if (runtime == null) return;
-                runtime.Dispatch(args, ws, ch);
+                runtime.Dispatch(args, ws, ch, viaChannel != null);
             }
             catch (Exception ex)
             {

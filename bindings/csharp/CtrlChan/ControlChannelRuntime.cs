@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Concurrent;
-using System.Collections.Generic;
 using System.Diagnostics;
 using System.Threading;
 
@@ -38,10 +37,14 @@ namespace CtrlChan
     /// and delivers events. Create one per process (or a few); dispose it last.
     /// </summary>
     /// <remarks>
-    /// Events are raised on the runtime's thread. An event nobody subscribed to (no handler
-    /// on the socket or channel it belongs to) is queued and can be pulled with
-    /// <see cref="NextEvent"/>; the queue keeps at most <see cref="EventQueueCapacity"/>
-    /// events and drops the oldest beyond that (<see cref="DroppedEventCount"/>).
+    /// Each event goes to exactly one place, the first that applies (the core's rule):
+    /// the socket's channel, if the socket is a channel's transport and something subscribed to
+    /// one of the channel's events; else the socket, if something subscribed to one of its events
+    /// (or a ConnectAsync is pending, or a StreamWebSocket's InputStream is open); else the
+    /// runtime's native queue, read in order with <see cref="NextEvent"/> (nothing is dropped).
+    /// A channel raises an event of a kind it has no subscriber for on its transport socket's
+    /// event instead; a kind nobody subscribed to on the object it went to is not raised.
+    /// Events are raised on the runtime's thread.
     /// Disposing the runtime disposes every socket and channel created on it.
     /// Keep references to the sockets and channels you use: a wrapper that becomes
     /// garbage is finalized, which closes its connection.
@@ -59,13 +62,6 @@ namespace CtrlChan
         private readonly ConcurrentDictionary<long, WeakReference> _children = new ConcurrentDictionary<long, WeakReference>();
         private long _nextChildId;
         private int _pruneAt = 1024;
-
-        private readonly Queue<ControlChannelEventArgs> _queue = new Queue<ControlChannelEventArgs>();
-        private int _queueCapacity = 10000;
-        private long _dropped;
-
-        private uint _maxChannels = 65536;
-        private TimeSpan _coalescingWindow = TimeSpan.FromMilliseconds(1000);
 
         private long _unhandledCount;
         private Exception _lastUnhandled;
@@ -116,31 +112,22 @@ namespace CtrlChan
         /// <summary>How many exceptions event handlers threw so far.</summary>
         public long UnhandledExceptionCount { get { return Interlocked.Read(ref _unhandledCount); } }
 
-        /// <summary>Maximum number of events kept for <see cref="NextEvent"/> (default 10 000).</summary>
-        public int EventQueueCapacity
-        {
-            get { return _queueCapacity; }
-            set
-            {
-                if (value < 1) throw new ArgumentOutOfRangeException("value", "capacity must be at least 1");
-                lock (_queue) _queueCapacity = value;
-            }
-        }
-
-        /// <summary>Events dropped because the pull queue was full.</summary>
-        public long DroppedEventCount { get { return Interlocked.Read(ref _dropped); } }
-
         /// <summary>Channels that may hold a slot at once (default 65 536); WaitForPushEnabled beyond it
         /// returns <see cref="ControlChannelTriggerStatus.PolicyError"/>.</summary>
         public uint MaxChannels
         {
-            get { return _maxChannels; }
+            get
+            {
+                ThrowIfDisposed();
+                uint v;
+                Errors.Check(NativeMethods.ctrlchan_runtime_get_max_channels(Handle, out v), "ctrlchan_runtime_get_max_channels", "ControlChannelRuntime");
+                return v;
+            }
             set
             {
                 if (value == 0) throw new ArgumentOutOfRangeException("value", value, "at least one channel");
                 ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_runtime_set_max_channels(Handle, value), "ctrlchan_runtime_set_max_channels", "ControlChannelRuntime");
-                _maxChannels = value;
             }
         }
 
@@ -148,13 +135,18 @@ namespace CtrlChan
         /// are sent early, together. Default 1 s; zero disables coalescing; at most 1 h.</summary>
         public TimeSpan CoalescingWindow
         {
-            get { return _coalescingWindow; }
+            get
+            {
+                ThrowIfDisposed();
+                uint ms;
+                Errors.Check(NativeMethods.ctrlchan_runtime_get_coalescing_window(Handle, out ms), "ctrlchan_runtime_get_coalescing_window", "ControlChannelRuntime");
+                return TimeSpan.FromMilliseconds(ms);
+            }
             set
             {
                 ThrowIfDisposed();
                 uint ms = Time.ToMilliseconds(value, TimeSpan.Zero, TimeSpan.FromHours(1), "value");
                 Errors.Check(NativeMethods.ctrlchan_runtime_set_coalescing_window(Handle, ms), "ctrlchan_runtime_set_coalescing_window", "ControlChannelRuntime");
-                _coalescingWindow = TimeSpan.FromMilliseconds(ms);
             }
         }
 
@@ -168,8 +160,11 @@ namespace CtrlChan
         }
 
         /// <summary>
-        /// Pull API: the next event that no .NET handler consumed, or null when none arrives
-        /// within <paramref name="timeout"/>. Must not be called from an event handler.
+        /// Pull API: the next event from the runtime's queue -- the events of sockets and channels
+        /// nothing listens to (see the class remarks) -- or null when none arrives within
+        /// <paramref name="timeout"/> (<see cref="Timeout.InfiniteTimeSpan"/> waits until one does).
+        /// Events come out in the order they happened, each once; the queue drops nothing.
+        /// Must not be called from an event handler.
         /// </summary>
         public ControlChannelEventArgs NextEvent(TimeSpan timeout)
         {
@@ -181,36 +176,36 @@ namespace CtrlChan
             Stopwatch sw = Stopwatch.StartNew();
             while (true)
             {
-                lock (_queue)
+                // Wait natively in slices: a call in flight keeps the runtime handle alive, so
+                // a Dispose on another thread frees the runtime at the end of the slice at the latest.
+                uint slice = NextEventSliceMs;
+                if (timeout != Timeout.InfiniteTimeSpan)
                 {
-                    if (_queue.Count > 0) return _queue.Dequeue();
+                    TimeSpan left = timeout - sw.Elapsed;
+                    slice = left <= TimeSpan.Zero ? 0 : (uint)Math.Min(NextEventSliceMs, Math.Ceiling(left.TotalMilliseconds));
                 }
-                ControlChannelEventArgs native = PollNativeQueue();
-                if (native != null) return native;
-                lock (_queue)
+                IntPtr p;
+                CtrlChanResult r;
+                try
                 {
-                    if (_queue.Count > 0) continue;
-                    if (_disposed) throw new ObjectDisposedException("ControlChannelRuntime");
-                    int wait = 50;
-                    if (timeout != Timeout.InfiniteTimeSpan)
-                    {
-                        TimeSpan left = timeout - sw.Elapsed;
-                        if (left <= TimeSpan.Zero) return null;
-                        wait = (int)Math.Min(50, Math.Ceiling(left.TotalMilliseconds));
-                    }
-                    Monitor.Wait(_queue, wait);
+                    r = NativeMethods.ctrlchan_runtime_next_event(Handle, slice, out p);
                 }
+                catch (ObjectDisposedException)
+                {
+                    throw new ObjectDisposedException("ControlChannelRuntime");
+                }
+                if (r == CtrlChanResult.Ok && p != IntPtr.Zero) return ReadQueuedEvent(p);
+                if (_disposed) throw new ObjectDisposedException("ControlChannelRuntime");
+                if (r != CtrlChanResult.Timeout) Errors.Check(r, "ctrlchan_runtime_next_event", "ControlChannelRuntime");
+                if (slice == 0 && timeout != Timeout.InfiniteTimeSpan) return null;
             }
         }
 
-        /// <summary>Events queued natively (for objects without a handler); normally none.</summary>
-        private ControlChannelEventArgs PollNativeQueue()
+        private const uint NextEventSliceMs = 50;
+
+        /// <summary>Copies out (and frees) an event taken from the native queue.</summary>
+        private static ControlChannelEventArgs ReadQueuedEvent(IntPtr p)
         {
-            IntPtr p;
-            CtrlChanResult r = NativeMethods.ctrlchan_runtime_next_event(Handle, 0, out p);
-            if (r == CtrlChanResult.Timeout) return null;
-            Errors.Check(r, "ctrlchan_runtime_next_event", "ControlChannelRuntime");
-            if (p == IntPtr.Zero) return null;
             using (CtrlChanHandle.Wrap<EventHandle>(p))
             {
                 ControlChannelEventArgs args = Callbacks.ReadEvent(p);
@@ -220,53 +215,44 @@ namespace CtrlChan
             }
         }
 
-        internal void Enqueue(ControlChannelEventArgs args)
-        {
-            lock (_queue)
-            {
-                while (_queue.Count >= _queueCapacity)
-                {
-                    _queue.Dequeue();
-                    Interlocked.Increment(ref _dropped);
-                }
-                _queue.Enqueue(args);
-                Monitor.PulseAll(_queue);
-            }
-        }
-
-        /// <summary>Routes one event (on the runtime thread) to the socket and channel it belongs to.</summary>
-        internal void Dispatch(ControlChannelEventArgs args, WebSocketBase ws, ControlChannelTrigger ch)
+        /// <summary>
+        /// Raises one event that a native handler received (on the runtime thread) on exactly one
+        /// .NET event. <paramref name="viaChannel"/>: the core gave it to the channel's handler, so
+        /// the channel's event for its kind comes first, then the transport socket's; otherwise it
+        /// went to the socket's handler and only the socket's events apply.
+        /// </summary>
+        internal void Dispatch(ControlChannelEventArgs args, WebSocketBase ws, ControlChannelTrigger ch, bool viaChannel)
         {
             if (ws != null && ws.IsDisposed) ws = null;
             if (ch != null && ch.IsDisposed) ch = null;
             args.WebSocket = ws;
             args.Channel = ch;
-            bool handled = false;
+            ControlChannelTrigger first = viaChannel ? ch : null;
             switch (args.Kind)
             {
                 case ControlChannelEventKind.PushNotification:
-                    if (ws != null) handled |= ws.OnData(args);
-                    if (ch != null) handled |= ch.OnPushNotification(args);
+                    if (first != null && first.OnPushNotification(args)) return;
+                    if (ws != null) ws.OnData(args);
                     break;
                 case ControlChannelEventKind.KeepAlive:
-                    if (ch != null) handled |= ch.OnKeepAlive(args);
+                    if (first != null) first.OnKeepAlive(args);
                     break;
                 case ControlChannelEventKind.Closed:
-                    if (ws != null) handled |= ws.OnClosed(args);
+                    if (ws != null) ws.OnClosed(args);
                     break;
                 case ControlChannelEventKind.TransportDisconnected:
-                    if (ws != null) handled |= ws.OnDisconnected(args);
-                    if (ch != null) handled |= ch.OnTransportDisconnected(args);
+                    if (ws != null) ws.OnTransportLost(args);   // ends a pending connect and the input stream
+                    if (first != null && first.OnTransportDisconnected(args)) return;
+                    if (ws != null) ws.OnDisconnected(args);
                     break;
                 case ControlChannelEventKind.Connected:
                 case ControlChannelEventKind.ConnectFailed:
-                    if (ws != null) handled |= ws.OnConnectResult(args);
+                    if (ws != null) ws.OnConnectResult(args);
                     break;
                 case ControlChannelEventKind.Reset:
-                    if (ch != null) handled |= ch.OnReset(args);
+                    if (first != null) first.OnReset(args);
                     break;
             }
-            if (!handled) Enqueue(args);
         }
 
         internal void ReportCallbackException(Exception ex, ControlChannelEventArgs ev)
@@ -343,7 +329,6 @@ namespace CtrlChan
             Handle.Dispose();
             WeakReference ignored;
             s_runtimes.TryRemove(_id, out ignored);
-            lock (_queue) Monitor.PulseAll(_queue);
         }
     }
 

@@ -12,6 +12,11 @@ namespace CtrlChan
     /// Flow, as on Windows: create the socket and the channel; set <see cref="KeepAliveTask"/>;
     /// subscribe to events; <see cref="UsingTransport"/> before connecting; connect;
     /// <see cref="WaitForPushEnabled"/> after connecting. Events are raised on the runtime thread.
+    /// While any of the channel's events has a subscriber, every event of its transport comes
+    /// to the channel first: it is raised on the channel's event for its kind if that has
+    /// subscribers, else on the socket's (MessageReceived, Closed, Disconnected...), never on both.
+    /// With no subscriber on the channel, its transport's events go to the socket or, if nothing
+    /// listens there either, to <see cref="ControlChannelRuntime.NextEvent"/>.
     /// </remarks>
     public sealed class ControlChannelTrigger : IDisposable
     {
@@ -23,7 +28,7 @@ namespace CtrlChan
         internal readonly ChannelHandle Handle;
         internal readonly ControlChannelRuntime Runtime;
         private readonly long _childId;
-        private readonly string _id;
+        private readonly NativeListener _listener;
         private WebSocketKeepAlive _keepAlive;
         private IWebSocket _transport;
         private volatile bool _disposed;
@@ -82,17 +87,11 @@ namespace CtrlChan
             Errors.Check(r, "ctrlchan_channel_new", "ControlChannelRuntime");
             Handle = CtrlChanHandle.Wrap<ChannelHandle>(p);
             Runtime = runtime;
-            _id = channelId;
             Registry.Register(p, this);
-            IntPtr userdata = Callbacks.AllocUserdata(this);
-            r = NativeMethods.ctrlchan_channel_set_event_handler(Handle, Callbacks.EventCallback, userdata, Callbacks.Finalizer);
-            if (r != CtrlChanResult.Ok)
-            {
-                Exception ex = Errors.Create(r, Errors.LastError(), "ctrlchan_channel_set_event_handler", "ControlChannelTrigger");
-                Callbacks.FreeUserdata(userdata);
-                Handle.Dispose();
-                throw ex;
-            }
+            // No native handler until something subscribes (NativeListener).
+            _listener = new NativeListener(this, HasSubscribers,
+                (cb, userdata, fin) => NativeMethods.ctrlchan_channel_set_event_handler(Handle, cb, userdata, fin),
+                "ctrlchan_channel_set_event_handler", "ControlChannelTrigger");
             _childId = runtime.AddChild(this);
         }
 
@@ -121,7 +120,16 @@ namespace CtrlChan
         public ControlChannelRuntime ControlChannelRuntime { get { return Runtime; } }
 
         /// <summary>The channel id given at construction.</summary>
-        public string ControlChannelTriggerId { get { ThrowIfDisposed(); return _id; } }
+        public string ControlChannelTriggerId
+        {
+            get
+            {
+                ThrowIfDisposed();
+                IntPtr p;
+                Errors.Check(NativeMethods.ctrlchan_channel_get_id(Handle, out p), "ctrlchan_channel_get_id", "ControlChannelTrigger");
+                return Utf8.Decode(p) ?? "";
+            }
+        }
 
         /// <summary>Server keep-alive interval in whole minutes (rounded down; 0 for sub-minute intervals).
         /// Settable, as on Windows (1 ... 1440): the network interval restarts from the new value and
@@ -207,19 +215,50 @@ namespace CtrlChan
             }
         }
 
+        private TypedEventHandler<ControlChannelTrigger, PushNotificationEventArgs> _pushNotificationReceived;
+        private TypedEventHandler<ControlChannelTrigger, KeepAliveCompletedEventArgs> _keepAliveCompleted;
+        private TypedEventHandler<ControlChannelTrigger, TransportDisconnectedEventArgs> _transportDisconnected;
+        private TypedEventHandler<ControlChannelTrigger, ChannelResetEventArgs> _reset;
+
         /// <summary>Raised for every message received on the transport (the Windows PushNotificationTrigger).
-        /// A MessageWebSocket also raises its own MessageReceived for the same message.</summary>
-        public event TypedEventHandler<ControlChannelTrigger, PushNotificationEventArgs> PushNotificationReceived;
+        /// While it has subscribers, the transport socket's MessageReceived / DataReceived is not raised.</summary>
+        public event TypedEventHandler<ControlChannelTrigger, PushNotificationEventArgs> PushNotificationReceived
+        {
+            add { _listener.Subscribe(ref _pushNotificationReceived, value); }
+            remove { _listener.Unsubscribe(ref _pushNotificationReceived, value); }
+        }
 
         /// <summary>Raised when a keep-alive completed (Ping mode: when its Pong arrived; RoundTripTime set).</summary>
-        public event TypedEventHandler<ControlChannelTrigger, KeepAliveCompletedEventArgs> KeepAliveCompleted;
+        public event TypedEventHandler<ControlChannelTrigger, KeepAliveCompletedEventArgs> KeepAliveCompleted
+        {
+            add { _listener.Subscribe(ref _keepAliveCompleted, value); }
+            remove { _listener.Unsubscribe(ref _keepAliveCompleted, value); }
+        }
 
         /// <summary>Raised once when the transport is lost without a close handshake (Reason says why:
-        /// EOF, reset, I/O error or pong timeout).</summary>
-        public event TypedEventHandler<ControlChannelTrigger, TransportDisconnectedEventArgs> TransportDisconnected;
+        /// EOF, reset, I/O error or pong timeout). While it has subscribers, the transport socket's
+        /// Disconnected is not raised.</summary>
+        public event TypedEventHandler<ControlChannelTrigger, TransportDisconnectedEventArgs> TransportDisconnected
+        {
+            add { _listener.Subscribe(ref _transportDisconnected, value); }
+            remove { _listener.Unsubscribe(ref _transportDisconnected, value); }
+        }
 
         /// <summary>Raised when the channel was reset onto a new transport.</summary>
-        public event TypedEventHandler<ControlChannelTrigger, ChannelResetEventArgs> Reset;
+        public event TypedEventHandler<ControlChannelTrigger, ChannelResetEventArgs> Reset
+        {
+            add { _listener.Subscribe(ref _reset, value); }
+            remove { _listener.Unsubscribe(ref _reset, value); }
+        }
+
+        private bool HasSubscribers()
+        {
+            return _pushNotificationReceived != null || _keepAliveCompleted != null
+                || _transportDisconnected != null || _reset != null;
+        }
+
+        /// <summary>True while the channel's native event handler is installed (tests).</summary>
+        internal bool HasNativeHandler { get { return _listener.IsInstalled; } }
 
         /// <summary>Binds the socket to this channel. Call before connecting the socket. To reconnect
         /// after the transport closed, create a new socket and call UsingTransport again.</summary>
@@ -270,25 +309,25 @@ namespace CtrlChan
 
         internal bool OnPushNotification(ControlChannelEventArgs e)
         {
-            var h = PushNotificationReceived;
+            var h = Volatile.Read(ref _pushNotificationReceived);
             return h != null && Callbacks.Raise(h, this, new PushNotificationEventArgs(e), Runtime, e);
         }
 
         internal bool OnKeepAlive(ControlChannelEventArgs e)
         {
-            var h = KeepAliveCompleted;
+            var h = Volatile.Read(ref _keepAliveCompleted);
             return h != null && Callbacks.Raise(h, this, new KeepAliveCompletedEventArgs(e), Runtime, e);
         }
 
         internal bool OnTransportDisconnected(ControlChannelEventArgs e)
         {
-            var h = TransportDisconnected;
+            var h = Volatile.Read(ref _transportDisconnected);
             return h != null && Callbacks.Raise(h, this, new TransportDisconnectedEventArgs(e), Runtime, e);
         }
 
         internal bool OnReset(ControlChannelEventArgs e)
         {
-            var h = Reset;
+            var h = Volatile.Read(ref _reset);
             return h != null && Callbacks.Raise(h, this, new ChannelResetEventArgs(e), Runtime, e);
         }
 
@@ -299,6 +338,7 @@ namespace CtrlChan
         public void Close()
         {
             if (_disposed) return;
+            _listener.Close();   // closing releases the native handler
             try
             {
                 NativeMethods.ctrlchan_channel_close(Handle);
@@ -314,6 +354,7 @@ namespace CtrlChan
             _disposed = true;
             _transport = null;
             _keepAlive = null;
+            _listener.Close();   // freeing the channel releases its native handler
             Runtime.RemoveChild(_childId);
             Handle.Dispose();
         }

@@ -58,6 +58,8 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_stats(RuntimeHandle rt, out NativeRuntimeStats stats);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_max_channels(RuntimeHandle rt, uint max);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_coalescing_window(RuntimeHandle rt, uint ms);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_max_channels(RuntimeHandle rt, out uint max);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_coalescing_window(RuntimeHandle rt, out uint ms);
 
         // ---- events --------------------------------------------------------------
         [DllImport(Lib, CallingConvention = CC)] internal static extern void ctrlchan_event_free(IntPtr ev);
@@ -94,6 +96,10 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_kind(WebSocketHandle ws, out WebSocketKind kind);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_max_message_size(WebSocketHandle ws, out uint bytes);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_message_type(WebSocketHandle ws, out SocketMessageType type);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_outbound_buffer_limit(WebSocketHandle ws, out uint bytes);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_ignore_certificate_errors(WebSocketHandle ws, [MarshalAs(UnmanagedType.U1)] out bool ignore);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_supported_protocol_count(WebSocketHandle ws, out UIntPtr count);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_supported_protocol(WebSocketHandle ws, UIntPtr index, out IntPtr protocol);
 
         // ---- channel -------------------------------------------------------------
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_new(RuntimeHandle rt, byte[] channelId, uint serverKeepaliveIntervalMs, ControlChannelTriggerResourceType type, out IntPtr ch);

@@ -1,6 +1,6 @@
 using System;
+using System.Collections;
 using System.Collections.Generic;
-using System.Collections.ObjectModel;
 using System.IO;
 using System.Threading;
 using System.Threading.Tasks;
@@ -57,8 +57,6 @@ namespace CtrlChan
     {
         internal readonly WebSocketBase Owner;
         private readonly ProtocolList _protocols;
-        private uint _outboundBuffer = 16u << 20;
-        private bool _ignoreCertErrors;
         private TimeSpan _connectTimeout = TimeSpan.FromSeconds(30);
 
         internal WebSocketControl(WebSocketBase owner)
@@ -82,31 +80,42 @@ namespace CtrlChan
             Errors.Check(NativeMethods.ctrlchan_websocket_set_max_message_size(Owner.Handle, value), "ctrlchan_websocket_set_max_message_size", Owner.TypeName);
         }
 
-        /// <summary>Subprotocols offered in the handshake (Sec-WebSocket-Protocol). Only Add is supported.</summary>
+        /// <summary>Subprotocols offered in the handshake (Sec-WebSocket-Protocol), in the order added,
+        /// read back from the native socket. Only Add is supported.</summary>
         public IList<string> SupportedProtocols { get { return _protocols; } }
 
         /// <summary>Outbound buffer limit in bytes (default 16 MiB); a send beyond it throws CtrlChanException(BufferFull).</summary>
         public uint OutboundBufferSizeInBytes
         {
-            get { return _outboundBuffer; }
+            get
+            {
+                Owner.ThrowIfDisposed();
+                uint v;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_outbound_buffer_limit(Owner.Handle, out v), "ctrlchan_websocket_get_outbound_buffer_limit", Owner.TypeName);
+                return v;
+            }
             set
             {
                 if (value == 0) throw new ArgumentOutOfRangeException("value", value, "the outbound buffer limit must be at least 1 byte");
                 Owner.ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_websocket_set_outbound_buffer_limit(Owner.Handle, value), "ctrlchan_websocket_set_outbound_buffer_limit", Owner.TypeName);
-                _outboundBuffer = value;
             }
         }
 
         /// <summary>Dangerous: accept any server certificate for wss://.</summary>
         public bool IgnoreServerCertificateErrors
         {
-            get { return _ignoreCertErrors; }
+            get
+            {
+                Owner.ThrowIfDisposed();
+                bool v;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_ignore_certificate_errors(Owner.Handle, out v), "ctrlchan_websocket_get_ignore_certificate_errors", Owner.TypeName);
+                return v;
+            }
             set
             {
                 Owner.ThrowIfDisposed();
                 Errors.Check(NativeMethods.ctrlchan_websocket_set_ignore_certificate_errors(Owner.Handle, value), "ctrlchan_websocket_set_ignore_certificate_errors", Owner.TypeName);
-                _ignoreCertErrors = value;
             }
         }
 
@@ -122,7 +131,8 @@ namespace CtrlChan
             }
         }
 
-        /// <summary>Limit for ConnectAsync (default 30 s).</summary>
+        /// <summary>Limit for ConnectAsync (default 30 s). Kept here: it is an argument of each native
+        /// connect call, not a setting of the native socket.</summary>
         public TimeSpan ConnectTimeout
         {
             get { return _connectTimeout; }
@@ -133,21 +143,70 @@ namespace CtrlChan
             }
         }
 
-        private sealed class ProtocolList : Collection<string>
+        /// <summary>The offered subprotocols as the native socket holds them (no managed copy).</summary>
+        private sealed class ProtocolList : IList<string>
         {
             private readonly WebSocketBase _owner;
             internal ProtocolList(WebSocketBase owner) { _owner = owner; }
 
-            protected override void InsertItem(int index, string item)
+            public int Count
+            {
+                get
+                {
+                    _owner.ThrowIfDisposed();
+                    UIntPtr n;
+                    Errors.Check(NativeMethods.ctrlchan_websocket_get_supported_protocol_count(_owner.Handle, out n), "ctrlchan_websocket_get_supported_protocol_count", _owner.TypeName);
+                    return (int)Math.Min(n.ToUInt64(), int.MaxValue);
+                }
+            }
+
+            public string this[int index]
+            {
+                get
+                {
+                    if (index < 0) throw new ArgumentOutOfRangeException("index", index, "must not be negative");
+                    _owner.ThrowIfDisposed();
+                    IntPtr p;
+                    CtrlChanResult r = NativeMethods.ctrlchan_websocket_get_supported_protocol(_owner.Handle, (UIntPtr)(uint)index, out p);
+                    if (r == CtrlChanResult.InvalidArgument)
+                        throw new ArgumentOutOfRangeException("index", index, "only " + Count + " protocols are offered");
+                    Errors.Check(r, "ctrlchan_websocket_get_supported_protocol", _owner.TypeName);
+                    return Utf8.Decode(p) ?? "";
+                }
+                set { throw new NotSupportedException("protocols cannot be replaced once offered"); }
+            }
+
+            public bool IsReadOnly { get { return false; } }
+
+            public void Add(string item)
             {
                 _owner.ThrowIfDisposed();
                 byte[] p = Utf8.EncodeRequired(item, "item");
                 Errors.Check(NativeMethods.ctrlchan_websocket_add_supported_protocol(_owner.Handle, p), "ctrlchan_websocket_add_supported_protocol", _owner.TypeName);
-                base.InsertItem(index, item);
             }
-            protected override void RemoveItem(int index) { throw new NotSupportedException("protocols cannot be removed once offered"); }
-            protected override void SetItem(int index, string item) { throw new NotSupportedException("protocols cannot be replaced once offered"); }
-            protected override void ClearItems() { throw new NotSupportedException("protocols cannot be removed once offered"); }
+
+            public void Insert(int index, string item)
+            {
+                if (index != Count) throw new NotSupportedException("protocols are offered in the order added; only Add is supported");
+                Add(item);
+            }
+
+            private List<string> Snapshot()
+            {
+                int n = Count;
+                var l = new List<string>(n);
+                for (int i = 0; i < n; i++) l.Add(this[i]);
+                return l;
+            }
+
+            public int IndexOf(string item) { return Snapshot().IndexOf(item); }
+            public bool Contains(string item) { return IndexOf(item) >= 0; }
+            public void CopyTo(string[] array, int arrayIndex) { Snapshot().CopyTo(array, arrayIndex); }
+            public IEnumerator<string> GetEnumerator() { return Snapshot().GetEnumerator(); }
+            IEnumerator IEnumerable.GetEnumerator() { return GetEnumerator(); }
+            public bool Remove(string item) { throw new NotSupportedException("protocols cannot be removed once offered"); }
+            public void RemoveAt(int index) { throw new NotSupportedException("protocols cannot be removed once offered"); }
+            public void Clear() { throw new NotSupportedException("protocols cannot be removed once offered"); }
         }
     }
 
@@ -194,8 +253,9 @@ namespace CtrlChan
         internal readonly WebSocketHandle Handle;
         internal readonly ControlChannelRuntime Runtime;
         private readonly long _childId;
+        internal readonly NativeListener Listener;
         private readonly object _connectLock = new object();
-        private TaskCompletionSource<bool> _pendingConnect;
+        private volatile TaskCompletionSource<bool> _pendingConnect;
         private CancellationTokenSource _connectWatchdog;
         private volatile bool _disposed;
 
@@ -208,15 +268,10 @@ namespace CtrlChan
             Handle = CtrlChanHandle.Wrap<WebSocketHandle>(p);
             Runtime = runtime;
             Registry.Register(p, this);
-            IntPtr userdata = Callbacks.AllocUserdata(this);
-            CtrlChanResult r = NativeMethods.ctrlchan_websocket_set_event_handler(Handle, Callbacks.EventCallback, userdata, Callbacks.Finalizer);
-            if (r != CtrlChanResult.Ok)
-            {
-                Exception ex = Errors.Create(r, Errors.LastError(), "ctrlchan_websocket_set_event_handler", TypeName);
-                Callbacks.FreeUserdata(userdata);
-                Handle.Dispose();
-                throw ex;
-            }
+            // No native handler until something listens (NativeListener).
+            Listener = new NativeListener(this, IsListenedTo,
+                (cb, userdata, fin) => NativeMethods.ctrlchan_websocket_set_event_handler(Handle, cb, userdata, fin),
+                "ctrlchan_websocket_set_event_handler", TypeName);
             _childId = runtime.AddChild(this);
         }
 
@@ -261,12 +316,35 @@ namespace CtrlChan
 
         internal abstract WebSocketControl ControlBase { get; }
 
+        private TypedEventHandler<IWebSocket, WebSocketClosedEventArgs> _closed;
+        private TypedEventHandler<IWebSocket, WebSocketDisconnectedEventArgs> _disconnected;
+
         /// <summary>Raised when the close handshake completed (the peer's close code and reason).</summary>
-        public event TypedEventHandler<IWebSocket, WebSocketClosedEventArgs> Closed;
+        public event TypedEventHandler<IWebSocket, WebSocketClosedEventArgs> Closed
+        {
+            add { Listener.Subscribe(ref _closed, value); }
+            remove { Listener.Unsubscribe(ref _closed, value); }
+        }
 
         /// <summary>Raised when the transport was lost without a close handshake (EOF, reset, I/O error,
-        /// pong timeout). Not in the Windows API, where this surfaces as a failed read.</summary>
-        public event TypedEventHandler<IWebSocket, WebSocketDisconnectedEventArgs> Disconnected;
+        /// pong timeout). Not in the Windows API, where this surfaces as a failed read. Not raised
+        /// when the socket is a channel's transport and the channel's TransportDisconnected has
+        /// subscribers (the channel's event is raised instead).</summary>
+        public event TypedEventHandler<IWebSocket, WebSocketDisconnectedEventArgs> Disconnected
+        {
+            add { Listener.Subscribe(ref _disconnected, value); }
+            remove { Listener.Unsubscribe(ref _disconnected, value); }
+        }
+
+        /// <summary>Whether the native handler is wanted: some event has a subscriber, a
+        /// ConnectAsync waits for its result, or (stream sockets) the InputStream is open.</summary>
+        internal virtual bool IsListenedTo()
+        {
+            return _closed != null || _disconnected != null || _pendingConnect != null;
+        }
+
+        /// <summary>True while the socket's native event handler is installed (tests).</summary>
+        internal bool HasNativeHandler { get { return Listener.IsInstalled; } }
 
         /// <summary>Adds an HTTP header to the opening handshake. CR, LF and NUL are rejected.</summary>
         public void SetRequestHeader(string headerName, string headerValue)
@@ -306,6 +384,17 @@ namespace CtrlChan
                 _pendingConnect = tcs;
                 _connectWatchdog = watchdog;
             }
+            // The result arrives as an event: listen for it (the socket's own handler, unless
+            // a listening channel receives the socket's events anyway).
+            try
+            {
+                Listener.Sync(true);
+            }
+            catch
+            {
+                TakePendingConnect();
+                throw;
+            }
             CtrlChanResult r = NativeMethods.ctrlchan_websocket_connect_async(Handle, u, (uint)timeout.TotalMilliseconds);
             if (r != CtrlChanResult.Ok)
             {
@@ -341,15 +430,18 @@ namespace CtrlChan
 
         private TaskCompletionSource<bool> TakePendingConnect()
         {
+            TaskCompletionSource<bool> tcs;
             lock (_connectLock)
             {
-                var tcs = _pendingConnect;
+                tcs = _pendingConnect;
                 var wd = _connectWatchdog;
                 _pendingConnect = null;
                 _connectWatchdog = null;
                 if (wd != null) wd.Cancel();   // stops the watchdog delay; not disposed (the delay may still hold its token)
-                return tcs;
+                if (tcs == null) return null;
             }
+            Listener.Sync();   // nothing may listen any more
+            return tcs;
         }
 
         internal bool OnConnectResult(ControlChannelEventArgs e)
@@ -435,33 +527,47 @@ namespace CtrlChan
 
         // ---- events from the runtime thread -----------------------------------------
 
+        /// <summary>A message for this socket: raised on its data event (or, for a stream socket,
+        /// written to an open InputStream). False when nothing consumed it.</summary>
         internal abstract bool OnData(ControlChannelEventArgs e);
 
         internal virtual void OnTransportEnded() { }
 
+        /// <summary>CLOSED: ends a pending connect and the input stream, then raises Closed.</summary>
         internal bool OnClosed(ControlChannelEventArgs e)
         {
             var tcs = TakePendingConnect();
             if (tcs != null) tcs.TrySetException(new CtrlChanException(CtrlChanResult.Closed, "closed while connecting: " + e.CloseCode + " " + e.Reason));
             OnTransportEnded();
-            return Callbacks.Raise(Closed, (IWebSocket)this, new WebSocketClosedEventArgs(e), Runtime, e) || tcs != null;
+            var h = Volatile.Read(ref _closed);
+            return h != null && Callbacks.Raise(h, (IWebSocket)this, new WebSocketClosedEventArgs(e), Runtime, e);
         }
 
-        internal bool OnDisconnected(ControlChannelEventArgs e)
+        /// <summary>TRANSPORT_DISCONNECTED, whoever raises it: ends a pending connect and the input stream.</summary>
+        internal void OnTransportLost(ControlChannelEventArgs e)
         {
             var tcs = TakePendingConnect();
             if (tcs != null) tcs.TrySetException(new CtrlChanException(CtrlChanResult.ConnectFailed, e.Reason));
             OnTransportEnded();
-            return Callbacks.Raise(Disconnected, (IWebSocket)this, new WebSocketDisconnectedEventArgs(e), Runtime, e) || tcs != null;
+        }
+
+        /// <summary>TRANSPORT_DISCONNECTED when no channel event took it: raises Disconnected.</summary>
+        internal bool OnDisconnected(ControlChannelEventArgs e)
+        {
+            var h = Volatile.Read(ref _disconnected);
+            return h != null && Callbacks.Raise(h, (IWebSocket)this, new WebSocketDisconnectedEventArgs(e), Runtime, e);
         }
 
         // ---- dispose ----------------------------------------------------------------
 
-        /// <summary>Frees the socket (an open connection is dropped). Idempotent.</summary>
+        /// <summary>Frees the socket. Idempotent. An open connection is closed by the library in the
+        /// background (close frame, then the peer's close, bounded by the close timeout); no
+        /// events are raised for this socket after Dispose.</summary>
         public void Dispose()
         {
             if (_disposed) return;
             _disposed = true;
+            Listener.Close();   // freeing the socket releases its native handler
             var tcs = TakePendingConnect();
             if (tcs != null) tcs.TrySetException(new ObjectDisposedException(TypeName));
             OnTransportEnded();
@@ -484,14 +590,26 @@ namespace CtrlChan
         public MessageWebSocketControl Control { get { ThrowIfDisposed(); return _control; } }
         internal override WebSocketControl ControlBase { get { return _control; } }
 
-        /// <summary>Raised on the runtime thread for every message, in order.</summary>
-        public event TypedEventHandler<MessageWebSocket, MessageWebSocketMessageReceivedEventArgs> MessageReceived;
+        private TypedEventHandler<MessageWebSocket, MessageWebSocketMessageReceivedEventArgs> _messageReceived;
+
+        /// <summary>Raised on the runtime thread for every message, in order. Not raised when the
+        /// socket is a channel's transport and the channel's PushNotificationReceived has subscribers
+        /// (the channel's event is raised instead).</summary>
+        public event TypedEventHandler<MessageWebSocket, MessageWebSocketMessageReceivedEventArgs> MessageReceived
+        {
+            add { Listener.Subscribe(ref _messageReceived, value); }
+            remove { Listener.Unsubscribe(ref _messageReceived, value); }
+        }
+
+        internal override bool IsListenedTo()
+        {
+            return _messageReceived != null || base.IsListenedTo();
+        }
 
         internal override bool OnData(ControlChannelEventArgs e)
         {
-            var h = MessageReceived;
-            if (h == null) return false;
-            return Callbacks.Raise(h, this, new MessageWebSocketMessageReceivedEventArgs(e), Runtime, e);
+            var h = Volatile.Read(ref _messageReceived);
+            return h != null && Callbacks.Raise(h, this, new MessageWebSocketMessageReceivedEventArgs(e), Runtime, e);
         }
     }
 
@@ -514,23 +632,47 @@ namespace CtrlChan
         internal override WebSocketControl ControlBase { get { return _control; } }
         internal override SocketMessageType TextFrameType { get { return SocketMessageType.Binary; } }
 
+        private TypedEventHandler<StreamWebSocket, StreamWebSocketDataReceivedEventArgs> _dataReceived;
+
         /// <summary>Raised on the runtime thread for every chunk received. While it has subscribers,
-        /// data is not also written to <see cref="InputStream"/>.</summary>
-        public event TypedEventHandler<StreamWebSocket, StreamWebSocketDataReceivedEventArgs> DataReceived;
+        /// data is not written to <see cref="InputStream"/>. Not raised when the socket is a channel's
+        /// transport and the channel's PushNotificationReceived has subscribers.</summary>
+        public event TypedEventHandler<StreamWebSocket, StreamWebSocketDataReceivedEventArgs> DataReceived
+        {
+            add { Listener.Subscribe(ref _dataReceived, value); }
+            remove { Listener.Unsubscribe(ref _dataReceived, value); }
+        }
 
         /// <summary>Incoming bytes. Read blocks until data arrives or the connection ends (then returns 0).
-        /// Data is buffered from the first access to this property on.</summary>
+        /// Data is buffered from the first access to this property on, unless an event takes it first
+        /// (<see cref="DataReceived"/>, or the channel's PushNotificationReceived).</summary>
         public Stream InputStream
         {
             get
             {
                 ThrowIfDisposed();
+                WebSocketInputStream input;
+                bool created = false;
                 lock (_inputLock)
                 {
-                    if (_input == null) _input = new WebSocketInputStream();
-                    return _input;
+                    if (_input == null)
+                    {
+                        _input = new WebSocketInputStream(Listener);
+                        created = true;
+                    }
+                    input = _input;
                 }
+                if (created) Listener.Sync(true);   // an open input stream listens for data
+                return input;
             }
+        }
+
+        internal override bool IsListenedTo()
+        {
+            if (_dataReceived != null || base.IsListenedTo()) return true;
+            WebSocketInputStream input;
+            lock (_inputLock) input = _input;
+            return input != null && !input.IsCompleted;
         }
 
         /// <summary>Outgoing bytes: every Write sends one binary frame.</summary>
@@ -549,13 +691,11 @@ namespace CtrlChan
 
         internal override bool OnData(ControlChannelEventArgs e)
         {
-            var h = DataReceived;
+            var h = Volatile.Read(ref _dataReceived);
             if (h != null) return Callbacks.Raise(h, this, new StreamWebSocketDataReceivedEventArgs(e), Runtime, e);
             WebSocketInputStream input;
             lock (_inputLock) input = _input;
-            if (input == null) return false;
-            input.Append(e.GetDataBytes());
-            return true;
+            return input != null && input.Append(e.GetDataBytes());
         }
 
         internal override void OnTransportEnded()
@@ -568,19 +708,27 @@ namespace CtrlChan
 
     internal sealed class WebSocketInputStream : Stream
     {
+        private readonly NativeListener _listener;
         private readonly Queue<byte[]> _chunks = new Queue<byte[]>();
         private byte[] _current;
         private int _pos;
-        private bool _completed;
+        private volatile bool _completed;
         private int _readTimeout = Timeout.Infinite;
 
-        internal void Append(byte[] data)
+        /// <param name="listener">the socket's listener: an open stream keeps its native handler installed</param>
+        internal WebSocketInputStream(NativeListener listener) { _listener = listener; }
+
+        internal bool IsCompleted { get { return _completed; } }
+
+        /// <summary>Buffers a chunk for Read; false once the stream has ended (disposed, or the transport ended).</summary>
+        internal bool Append(byte[] data)
         {
-            if (data.Length == 0) return;
             lock (_chunks)
             {
-                _chunks.Enqueue(data);
+                if (_completed) return false;
+                if (data.Length > 0) _chunks.Enqueue(data);
                 Monitor.PulseAll(_chunks);
+                return true;
             }
         }
 
@@ -588,9 +736,11 @@ namespace CtrlChan
         {
             lock (_chunks)
             {
+                if (_completed) return;
                 _completed = true;
                 Monitor.PulseAll(_chunks);
             }
+            _listener.Sync();   // a finished stream no longer listens
         }
 
         public override bool CanRead { get { return true; } }

@@ -10,8 +10,9 @@
 //   * "the system" is a ControlChannelRuntime you create (and dispose last);
 //   * BackgroundTaskBuilder + KeepAliveTrigger + "Windows.Networking.Sockets.WebSocketKeepAlive"
 //     become `channel.KeepAliveTask = new WebSocketKeepAlive()`;
-//   * the PushNotificationTrigger background task becomes the channel's
-//     PushNotificationReceived event (raised on the runtime thread);
+//   * the PushNotificationTrigger background task is run by the read completion itself: each
+//     event goes to exactly one place, and here the StreamWebSocket's InputStream takes the data
+//     (a channel PushNotificationReceived handler would take it instead);
 //   * CoreApplication.Properties becomes a plain dictionary;
 //   * the keep-alive interval may be below Windows' 15-minute minimum (here 1 s, to see it work).
 //
@@ -148,7 +149,6 @@ namespace CtrlChanSample
             };
 
             // The push-notification "background task".
-            channel.PushNotificationReceived += (ch, e) => PushNotifyTask.Run(ch);
             channel.TransportDisconnected += (ch, e) =>
                 Diag.DebugPrint("Transport lost [" + e.ChannelId + "]: " + e.Reason + " -- a real app reconnects here");
 
@@ -221,6 +221,7 @@ namespace CtrlChanSample
             // Minimal processing in the completion: queue it for the push-notification task.
             string message = Encoding.UTF8.GetString(readPacket, 0, bytesRead);
             AppContext.messageQueue.Enqueue(message);
+            PushNotifyTask.Run(channel);
             // Post another receive to ensure future push notifications.
             PostSocketRead(MAX_BUFFER_LENGTH);
         }

@@ -96,6 +96,21 @@
 #define DEFAULT_COALESCING_MS 1000
 
 /*
+ Default queue limit, in events.
+ */
+#define DEFAULT_QUEUE_LIMIT 65536
+
+/*
+ Every event kind (for `ctrlchan_channel_set_event_mask` / `ctrlchan_websocket_set_event_mask`).
+ */
+#define CTRLCHAN_EVENT_MASK_ALL 4294967295
+
+/*
+ Default limit of the runtime queue, in events.
+ */
+#define CTRLCHAN_DEFAULT_EVENT_QUEUE_LIMIT 65536
+
+/*
  Outcome of every fallible ctrlchan call. Values are fixed once released and never reused.
  */
 enum ctrlchan_result
@@ -160,6 +175,14 @@ enum ctrlchan_result
    An internal panic was caught at the C boundary (a bug in ctrlchan; please report it).
    */
   CTRLCHAN_RESULT_PANIC = 13,
+  /*
+   The proxy refused the tunnel, needs other credentials, or is unreachable.
+   */
+  CTRLCHAN_RESULT_PROXY_FAILED = 14,
+  /*
+   Reserved for the event queue limit's diagnostics (events are never dropped).
+   */
+  CTRLCHAN_RESULT_QUEUE_FULL = 15,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -219,6 +242,52 @@ typedef uint32_t ctrlchan_resource_type;
 #endif // __cplusplus
 
 /*
+ Why a channel has a fresh transport (RESET events). Windows
+ `ControlChannelTriggerResetReason` values, plus ours from 16 on.
+ */
+enum ctrlchan_reset_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   Windows only; never raised on Linux.
+   */
+  CTRLCHAN_RESET_REASON_FAST_USER_SWITCHED = 0,
+  /*
+   The loss was found by the probe after the machine resumed from suspend.
+   */
+  CTRLCHAN_RESET_REASON_LOW_POWER_EXIT = 1,
+  /*
+   Windows only; never raised on Linux.
+   */
+  CTRLCHAN_RESET_REASON_QUIET_HOURS_EXIT = 2,
+  /*
+   Windows only; never raised on Linux.
+   */
+  CTRLCHAN_RESET_REASON_APPLICATION_RESTART = 3,
+  /*
+   The application bound a new websocket with `using_transport`.
+   */
+  CTRLCHAN_RESET_REASON_NEW_TRANSPORT = 16,
+  /*
+   The reconnect policy reconnected after a loss.
+   */
+  CTRLCHAN_RESET_REASON_RECONNECTED = 17,
+  /*
+   The loss was found by the probe after an address, link or route change.
+   */
+  CTRLCHAN_RESET_REASON_NETWORK_CHANGED = 18,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ctrlchan_reset_reason ctrlchan_reset_reason;
+#else
+typedef uint32_t ctrlchan_reset_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  What an event reports.
  */
 enum ctrlchan_event_kind
@@ -251,9 +320,19 @@ enum ctrlchan_event_kind
    */
   CTRLCHAN_EVENT_KIND_CONNECT_FAILED = 5,
   /*
-   The channel was given a new transport after the previous one ended.
+   The channel has a fresh transport: the app gave it a new websocket, or the reconnect
+   policy reconnected it (see `ResetReason`).
    */
   CTRLCHAN_EVENT_KIND_RESET = 6,
+  /*
+   The transport was lost (or a reconnect attempt failed) and the reconnect policy will try
+   again after `delay_ms`; `attempt` counts from 1, `result`/`reason` give the cause.
+   */
+  CTRLCHAN_EVENT_KIND_RECONNECTING = 7,
+  /*
+   Adaptive keep-alive moved the network interval (`interval_ms`).
+   */
+  CTRLCHAN_EVENT_KIND_INTERVAL_CHANGED = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -392,6 +471,57 @@ typedef void (*ctrlchan_event_callback)(void *userdata, const struct ctrlchan_ev
  Called exactly once when the library drops a callback's userdata.
  */
 typedef void (*ctrlchan_finalizer)(void *userdata);
+
+/*
+ Per-channel counters and keep-alive figures.
+ */
+typedef struct ctrlchan_channel_stats {
+  uint64_t keepalives_sent;
+  uint64_t keepalives_acked;
+  /*
+   Successful reconnects by the policy.
+   */
+  uint64_t reconnects;
+  /*
+   Round-trip time of the last acknowledged keep-alive, in us (0 before the first pong).
+   */
+  uint32_t last_rtt_us;
+  /*
+   Smoothed RTT and its variation as TCP computes them (RFC 6298), in us.
+   */
+  uint32_t srtt_us;
+  uint32_t rttvar_us;
+  /*
+   The interval keep-alives follow now, in ms.
+   */
+  uint32_t current_interval_ms;
+} ctrlchan_channel_stats;
+
+/*
+ How a channel reconnects a lost transport (off unless set).
+ */
+typedef struct ctrlchan_reconnect_policy {
+  /*
+   The first retry waits a random time in [0, initial_delay_ms] (RFC 6455 section 7.2.3).
+   */
+  uint32_t initial_delay_ms;
+  /*
+   Cap on any delay.
+   */
+  uint32_t max_delay_ms;
+  /*
+   Each further retry waits the previous delay times this percentage (160 = x1.6), >= 100.
+   */
+  uint32_t multiplier_percent;
+  /*
+   Each delay after the first is randomised by +/- this share, 0..=100.
+   */
+  uint32_t jitter_percent;
+  /*
+   Attempts before giving up; 0 = unlimited.
+   */
+  uint32_t max_attempts;
+} ctrlchan_reconnect_policy;
 
 /*
  Runtime-wide counters.
@@ -613,6 +743,142 @@ ctrlchan_result ctrlchan_channel_set_server_keepalive_interval(struct ctrlchan_c
  */
 ctrlchan_result ctrlchan_channel_get_resource_type(const struct ctrlchan_channel *ch,
                                                    ctrlchan_resource_type *out);
+
+/*
+ Which event kinds the channel's transport produces, as bits `1u << kind`
+ (default `CTRLCHAN_EVENT_MASK_DEFAULT`: everything but KEEPALIVE). A masked-out event is never
+ created (no allocation, no wake-up); RTT and keep-alive counts stay available in
+ `ctrlchan_channel_get_stats`. While a websocket is a channel's transport the channel's mask
+ applies, else the websocket's own. Any time; applies to later events.
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`.
+ */
+ctrlchan_result ctrlchan_channel_set_event_mask(struct ctrlchan_channel *ch, uint32_t mask);
+
+/*
+ The channel's event mask. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+ */
+ctrlchan_result ctrlchan_channel_get_event_mask(const struct ctrlchan_channel *ch, uint32_t *out);
+
+/*
+ Which event kinds the websocket produces while it is no channel's transport (bits
+ `1u << kind`, default `CTRLCHAN_EVENT_MASK_DEFAULT`). Any time.
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`.
+ */
+ctrlchan_result ctrlchan_websocket_set_event_mask(struct ctrlchan_websocket *ws, uint32_t mask);
+
+/*
+ The websocket's own event mask. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+ */
+ctrlchan_result ctrlchan_websocket_get_event_mask(const struct ctrlchan_websocket *ws,
+                                                  uint32_t *out);
+
+/*
+ Bounds the runtime queue (default 65 536 events). When it is full the runtime stops reading
+ the sockets whose events would go there (TCP back-pressure to the server) and resumes once
+ the app has drained it below half. Nothing is ever dropped; callbacks need no limit.
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if 0.
+ */
+ctrlchan_result ctrlchan_runtime_set_event_queue_limit(struct ctrlchan_runtime *rt,
+                                                       uint32_t max_events);
+
+/*
+ The runtime queue's limit. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+ */
+ctrlchan_result ctrlchan_runtime_get_event_queue_limit(const struct ctrlchan_runtime *rt,
+                                                       uint32_t *out);
+
+/*
+ FOR TESTS: behaves as if the machine had just resumed from a suspend of `ms` milliseconds:
+ every channel is probed at once (pong timeout at most 5 s); a dead transport reconnects at
+ once (RESET reason LOW_POWER_EXIT) if its channel has a reconnect policy.
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_STATE` if shut down.
+ */
+ctrlchan_result ctrlchan_runtime_simulate_suspend(struct ctrlchan_runtime *rt, uint32_t ms);
+
+/*
+ Reads the channel's counters: keep-alives sent and acknowledged, reconnects, the last and
+ smoothed round-trip times (RFC 6298 srtt/rttvar, in microseconds; 0 before the first pong)
+ and the interval keep-alives follow now.
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
+ */
+ctrlchan_result ctrlchan_channel_get_stats(const struct ctrlchan_channel *ch,
+                                           struct ctrlchan_channel_stats *out);
+
+/*
+ Fills `*out` with the default policy: initial 1 000 ms, cap 60 000 ms, x1.6, +/- 20 %
+ jitter, unlimited attempts. NULL is ignored.
+ */
+void ctrlchan_reconnect_policy_default(struct ctrlchan_reconnect_policy *out);
+
+/*
+ Sets the channel's reconnect policy (`p == NULL`: off, the default). The policy is copied.
+
+ With a policy, a lost transport is reconnected on the same websocket handle, to the same URI
+ with the same options (names are not resolved again: the addresses of the first connect are
+ reused); the websocket's state goes back to CONNECTING and then OPEN, and keep-alives resume
+ without another `wait_for_push_enabled`. Each attempt is announced by a RECONNECTING event
+ (`ctrlchan_event_get_attempt`, `_get_delay_ms`, `_get_result` = the cause); success by RESET
+ (`ctrlchan_event_get_reset_reason`: RECONNECTED, or NETWORK_CHANGED / LOW_POWER_EXIT when a
+ probe found the loss). The policy applies to transports that were open; a failed first
+ connect is reported as always.
+
+ Retried: every abrupt loss (EOF, RST, I/O error, pong timeout), connect failures (refused,
+ timeout), a refused upgrade with HTTP 408, 429 or 5xx, and the peer's close codes 1001, 1006,
+ 1011, 1012, 1013 and 1014. Never retried: a close or free by the app, TLS failures, other HTTP
+ 4xx (401 and 403 among them), a subprotocol mismatch, and the peer's close codes 1000, 1002,
+ 1003, 1007-1010 and 4000-4999 (the CLOSED event is delivered as without a policy).
+ Backoff: the first retry waits a random time in [0, initial] (RFC 6455 7.2.3); each further
+ one the previous delay times the multiplier, capped, +/- jitter; a probe-found loss retries at
+ once. A connection that stays open for max_delay_ms (1 s ... 60 s) resets the schedule.
+ After `max_attempts` failed attempts: TRANSPORT_DISCONNECTED with the last cause.
+
+ `ctrlchan_websocket_send` while reconnecting queues (bounded by the outbound limit:
+ BUFFER_FULL beyond). The backlog is sent after the RESET event was delivered (after its
+ callback returned), so what the app sends from that callback goes first. A message is never
+ sent twice; messages handed to a socket that then died are lost with it; what was still queued
+ when a policy gives up is counted in the final event's reason.
+
+ Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` (max_delay_ms 0,
+ initial above max, multiplier outside 100..=1000, jitter above 100); `INVALID_STATE` (closed).
+ */
+ctrlchan_result ctrlchan_channel_set_reconnect_policy(struct ctrlchan_channel *ch,
+                                                      const struct ctrlchan_reconnect_policy *p);
+
+/*
+ The channel's reconnect policy: writes it to `*out` and `*enabled = true`, or `*enabled =
+ false` (and leaves `*out` alone) when none is set.
+
+ Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` or `enabled` is NULL.
+ */
+ctrlchan_result ctrlchan_channel_get_reconnect_policy(const struct ctrlchan_channel *ch,
+                                                      struct ctrlchan_reconnect_policy *out,
+                                                      bool *enabled);
+
+/*
+ RECONNECTING: the attempt this event announces, from 1 (0 for other kinds or an invalid event).
+ */
+uint32_t ctrlchan_event_get_attempt(const struct ctrlchan_event *ev);
+
+/*
+ RECONNECTING: the wait before this attempt, in ms (0 for other kinds or an invalid event).
+ */
+uint32_t ctrlchan_event_get_delay_ms(const struct ctrlchan_event *ev);
+
+/*
+ INTERVAL_CHANGED: the new network keep-alive interval in ms (0 otherwise).
+ */
+uint32_t ctrlchan_event_get_interval_ms(const struct ctrlchan_event *ev);
+
+/*
+ RESET: why the channel has a fresh transport (NEW_TRANSPORT for other kinds or an invalid
+ event).
+ */
+ctrlchan_reset_reason ctrlchan_event_get_reset_reason(const struct ctrlchan_event *ev);
 
 /*
  Frees an event returned by `ctrlchan_runtime_next_event`.

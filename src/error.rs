@@ -35,6 +35,10 @@ pub enum ResultCode {
     Policy = 12,
     /// An internal panic was caught at the C boundary (a bug in ctrlchan; please report it).
     Panic = 13,
+    /// The proxy refused the tunnel, needs other credentials, or is unreachable.
+    ProxyFailed = 14,
+    /// Reserved for the event queue limit's diagnostics (events are never dropped).
+    QueueFull = 15,
 }
 
 impl ResultCode {
@@ -55,6 +59,8 @@ impl ResultCode {
             ResultCode::Io => "IO",
             ResultCode::Policy => "POLICY",
             ResultCode::Panic => "PANIC",
+            ResultCode::ProxyFailed => "PROXY_FAILED",
+            ResultCode::QueueFull => "QUEUE_FULL",
         }
     }
 }
@@ -64,11 +70,17 @@ impl ResultCode {
 pub struct Error {
     pub code: ResultCode,
     pub message: String,
+    /// The HTTP status of a refused upgrade (0 otherwise): decides whether a reconnect retries.
+    pub http_status: u16,
 }
 
 impl Error {
     pub fn new(code: ResultCode, message: impl Into<String>) -> Self {
-        Error { code, message: message.into() }
+        Error { code, message: message.into(), http_status: 0 }
+    }
+    pub fn with_http_status(mut self, status: u16) -> Self {
+        self.http_status = status;
+        self
     }
     pub fn invalid_argument(message: impl Into<String>) -> Self {
         Self::new(ResultCode::InvalidArgument, message)

@@ -67,8 +67,80 @@ pub enum EventKind {
     Connected = 4,
     /// `connect_async` failed; the reason says why.
     ConnectFailed = 5,
-    /// The channel was given a new transport after the previous one ended.
+    /// The channel has a fresh transport: the app gave it a new websocket, or the reconnect
+    /// policy reconnected it (see `ResetReason`).
     Reset = 6,
+    /// The transport was lost (or a reconnect attempt failed) and the reconnect policy will try
+    /// again after `delay_ms`; `attempt` counts from 1, `result`/`reason` give the cause.
+    Reconnecting = 7,
+    /// Adaptive keep-alive moved the network interval (`interval_ms`).
+    IntervalChanged = 8,
+}
+
+/// Why a channel has a fresh transport (RESET events). Windows
+/// `ControlChannelTriggerResetReason` values, plus ours from 16 on.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResetReason {
+    /// Windows only; never raised on Linux.
+    FastUserSwitched = 0,
+    /// The loss was found by the probe after the machine resumed from suspend.
+    LowPowerExit = 1,
+    /// Windows only; never raised on Linux.
+    QuietHoursExit = 2,
+    /// Windows only; never raised on Linux.
+    ApplicationRestart = 3,
+    /// The application bound a new websocket with `using_transport`.
+    NewTransport = 16,
+    /// The reconnect policy reconnected after a loss.
+    Reconnected = 17,
+    /// The loss was found by the probe after an address, link or route change.
+    NetworkChanged = 18,
+}
+
+/// How a channel reconnects a lost transport (off unless set).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReconnectPolicy {
+    /// The first retry waits a random time in [0, initial_delay_ms] (RFC 6455 section 7.2.3).
+    pub initial_delay_ms: u32,
+    /// Cap on any delay.
+    pub max_delay_ms: u32,
+    /// Each further retry waits the previous delay times this percentage (160 = x1.6), >= 100.
+    pub multiplier_percent: u32,
+    /// Each delay after the first is randomised by +/- this share, 0..=100.
+    pub jitter_percent: u32,
+    /// Attempts before giving up; 0 = unlimited.
+    pub max_attempts: u32,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            initial_delay_ms: 1_000,
+            max_delay_ms: 60_000,
+            multiplier_percent: 160,
+            jitter_percent: 20,
+            max_attempts: 0,
+        }
+    }
+}
+
+/// Per-channel counters and keep-alive figures.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    pub keepalives_sent: u64,
+    pub keepalives_acked: u64,
+    /// Successful reconnects by the policy.
+    pub reconnects: u64,
+    /// Round-trip time of the last acknowledged keep-alive, in us (0 before the first pong).
+    pub last_rtt_us: u32,
+    /// Smoothed RTT and its variation as TCP computes them (RFC 6298), in us.
+    pub srtt_us: u32,
+    pub rttvar_us: u32,
+    /// The interval keep-alives follow now, in ms.
+    pub current_interval_ms: u32,
 }
 
 /// Lifecycle of a websocket.

@@ -12,7 +12,7 @@ use crate::runtime::sockopt::arm_kernel_keepalive;
 use crate::runtime::{Cmd, RtShared};
 use crate::state::channel::check_interval;
 use crate::state::{ChannelShared, Event, Handler, KeepAlive};
-use crate::types::{EventKind, KeepAliveMode, ResourceType, Status, WebSocketState};
+use crate::types::{ChannelStats, EventKind, KeepAliveMode, ReconnectPolicy, ResourceType, Status, WebSocketState};
 
 pub use crate::state::channel::{MAX_ID_LEN, MAX_INTERVAL_MS, MIN_INTERVAL_MS};
 
@@ -62,6 +62,27 @@ impl Channel {
                 let _ = self.rt.send(Cmd::Reschedule(ws));
             }
         }
+    }
+
+    /// Which event kinds this channel's transport produces at all (bit `1 << kind`); default:
+    /// everything but KEEPALIVE. Any time; applies to later events.
+    pub fn set_event_mask(&self, mask: u32) -> Result<()> {
+        self.st.set_event_mask(mask);
+        Ok(())
+    }
+
+    /// Sets (Some) or removes (None) the reconnect policy. Any time; applies to later losses.
+    pub fn set_reconnect_policy(&self, p: Option<ReconnectPolicy>) -> Result<()> {
+        self.st.ensure_open()?;
+        if let Some(p) = &p {
+            crate::protocol::reconnect::validate(p)?;
+        }
+        self.st.store_reconnect_policy(p);
+        Ok(())
+    }
+
+    pub fn statistics(&self) -> ChannelStats {
+        self.st.stats()
     }
 
     pub fn set_keepalive(&self, task: Option<Arc<KeepAlive>>) -> Result<()> {

@@ -72,6 +72,27 @@ impl Runtime {
         Ok(())
     }
 
+    /// Bounds the runtime queue (default 65 536 events). When full, the runtime stops reading
+    /// the sockets whose events would go there until the app drained it below half.
+    pub fn set_event_queue_limit(&self, max_events: u32) -> Result<()> {
+        if max_events == 0 {
+            return Err(Error::invalid_argument("the event queue limit must be at least 1"));
+        }
+        self.shared.queue.set_limit(max_events);
+        Ok(())
+    }
+
+    pub fn event_queue_limit(&self) -> u32 {
+        self.shared.queue.limit()
+    }
+
+    /// For tests: behaves as if the machine had just been suspended for `ms` (the resume probe
+    /// runs, reason LOW_POWER_EXIT).
+    pub fn simulate_suspend(&self, ms: u32) -> Result<()> {
+        self.shared.injected_sleep_ms.fetch_add(ms as u64, Ordering::AcqRel);
+        self.shared.send(crate::runtime::Cmd::CheckClock)
+    }
+
     pub fn stats(&self) -> RuntimeStats {
         let c = &self.shared.counters;
         RuntimeStats {

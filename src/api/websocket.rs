@@ -56,6 +56,13 @@ impl WebSocket {
         &self.rt
     }
 
+    /// Which event kinds this websocket produces while it is no channel's transport (a
+    /// channel's transport follows the channel's mask); default: everything but KEEPALIVE.
+    pub fn set_event_mask(&self, mask: u32) -> Result<()> {
+        self.st.set_event_mask(mask);
+        Ok(())
+    }
+
     pub fn set_handler(&self, h: Option<Handler>) -> Result<()> {
         if self.rt.is_shutting_down() && h.is_some() {
             return Err(Error::invalid_state("the runtime is shut down"));

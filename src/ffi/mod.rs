@@ -6,6 +6,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub mod channel;
+pub mod durable;
 pub mod event;
 pub(crate) mod handles;
 pub mod keepalive;
@@ -24,6 +25,7 @@ pub use crate::types::{
     ResourceType as ctrlchan_resource_type, RuntimeStats as ctrlchan_runtime_stats, Status as ctrlchan_status,
     WebSocketKind as ctrlchan_websocket_kind, WebSocketState as ctrlchan_websocket_state,
     WebSocketStats as ctrlchan_websocket_stats,
+    ChannelStats as ctrlchan_channel_stats, ReconnectPolicy as ctrlchan_reconnect_policy, ResetReason as ctrlchan_reset_reason,
 };
 
 thread_local! {
@@ -173,6 +175,8 @@ pub extern "C" fn ctrlchan_result_name(result: u32) -> *const c_char {
         11 => c"IO",
         12 => c"POLICY",
         13 => c"PANIC",
+        14 => c"PROXY_FAILED",
+        15 => c"QUEUE_FULL",
         _ => c"UNKNOWN",
     };
     name.as_ptr()

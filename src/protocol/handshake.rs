@@ -99,7 +99,8 @@ fn parse_response(buf: &[u8], key: &str, offered: &[String]) -> Result<Option<(u
         return Err(fail(format!(
             "the server refused the websocket upgrade with HTTP {code} {}",
             resp.reason.unwrap_or("")
-        )));
+        ))
+        .with_http_status(code));
     }
     // RFC 6455 section 4.1: the upgrade is an HTTP/1.1 mechanism.
     if resp.version != Some(1) {

@@ -7,6 +7,7 @@
 //! - [`tls`]: TLS client configuration (roots, extra CAs, the explicit insecure option).
 
 pub mod handshake;
+pub mod reconnect;
 pub mod timing;
 pub mod tls;
 pub mod uri;

@@ -22,6 +22,7 @@ use crate::state::WsShared;
 use crate::types::WebSocketState;
 
 /// Everything the reactor needs to open the connection.
+#[derive(Clone)]
 pub struct ConnectRequest {
     pub(crate) addrs: Vec<SocketAddr>,
     /// Set when name resolution failed: the reactor reports it as the connect failure.
@@ -86,7 +87,17 @@ impl Reactor {
             scheduled: None,
             window_ms: None,
             rearm: false,
+            template: None,
+            backoff: Default::default(),
+            retry: None,
+            opened_at: None,
+            probe: None,
+            paused: false,
         };
+        // Kept for reconnects (a policy may be set at any time); the connect itself uses `req`.
+        let mut template = req.clone();
+        template.resolve_error = None;
+        c.template = Some(template);
         c.ws.inner.lock().slot = Some((idx, c.serial));
         let started = if self.shutdown {
             Err(Error::invalid_state("the runtime is shutting down"))
@@ -103,7 +114,7 @@ impl Reactor {
     }
 
     /// Starts a non-blocking TCP connect to the first address from `next` that takes one.
-    fn open_tcp(&mut self, idx: usize, req: Box<ConnectRequest>, mut next: usize) -> Result<Life, Error> {
+    pub(crate) fn open_tcp(&mut self, idx: usize, req: Box<ConnectRequest>, mut next: usize) -> Result<Life, Error> {
         let mut last = String::from("no address to connect to");
         while next < req.addrs.len() {
             let addr = req.addrs[next];

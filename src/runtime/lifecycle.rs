@@ -8,6 +8,11 @@
 //!     └──────── failure ─────┴─────────────────┴──────────── finish(End) ──────────────┴──▶ Lingering ─▶ Closed
 //! ```
 //!
+//! With a reconnect policy on the channel, a retried loss does not end the websocket:
+//! `finish` turns it into `Waiting` (state CONNECTING again, RECONNECTING event), the timer starts
+//! a new `Connecting`, and success is `Open` again with a RESET event; giving up ends it with
+//! TRANSPORT_DISCONNECTED.
+//!
 //! [`Reactor::finish`] is the one place a connection ends for the application: it sets the
 //! shared state to CLOSED, wakes waiters, updates the counters, gives the channel slot back,
 //! stops keep-alives and emits the single terminal event (CLOSED, TRANSPORT_DISCONNECTED or
@@ -16,6 +21,7 @@
 //! (the API's own transitions — New → Connecting, Open → Closing, freed — are here too).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -27,9 +33,10 @@ use super::reactor::Reactor;
 use super::stream::Stream;
 use crate::error::{Error, ResultCode};
 use crate::protocol::handshake::Handshake;
+use crate::protocol::reconnect::{connect_error_is_retried, loss_is_retried, stable_after, Backoff};
 use crate::state::websocket::Options;
-use crate::state::{Event, WsShared};
-use crate::types::{EventKind, WebSocketState};
+use crate::state::{ChannelShared, Event, WsShared};
+use crate::types::{EventKind, ResetReason, WebSocketState};
 
 /// How long we wait for the peer's close frame after sending ours.
 pub(crate) const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,8 +45,10 @@ pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// A connection's life on the runtime thread.
 pub(crate) enum Life {
-    /// Connecting, but no socket yet (just created, or between two attempts).
+    /// Connecting, but no socket yet (just created).
     Starting,
+    /// Reconnecting: the next attempt starts at `until`.
+    Waiting { until: Instant },
     /// Non-blocking TCP connect to `req.addrs[next_addr - 1]` in progress.
     Connecting { stream: Stream, req: Box<ConnectRequest>, next_addr: usize, deadline: Instant },
     /// TCP (and TLS) established; the HTTP upgrade is in progress.
@@ -70,6 +79,7 @@ impl Life {
             | Life::Handshaking { deadline, .. }
             | Life::Closing { deadline, .. }
             | Life::Lingering { deadline, .. } => Some(*deadline),
+            Life::Waiting { until } => Some(*until),
             Life::Starting | Life::Open { .. } | Life::Closed => None,
         }
     }
@@ -77,7 +87,7 @@ impl Life {
         match self {
             Life::Connecting { stream, .. } | Life::Handshaking { stream, .. } => Some(stream),
             Life::Open { sock } | Life::Closing { sock, .. } | Life::Lingering { sock, .. } => Some(sock.get_mut()),
-            Life::Starting | Life::Closed => None,
+            Life::Starting | Life::Waiting { .. } | Life::Closed => None,
         }
     }
     /// The websocket while it can still exchange frames.
@@ -103,7 +113,7 @@ pub(crate) enum End {
 
 /// A connection of the reactor: the websocket it serves and its life.
 pub(crate) struct Conn {
-    pub ws: std::sync::Arc<WsShared>,
+    pub ws: Arc<WsShared>,
     pub serial: u64,
     pub life: Life,
     /// connect_async: CONNECTED / CONNECT_FAILED are events.
@@ -117,6 +127,25 @@ pub(crate) struct Conn {
     pub window_ms: Option<u64>,
     /// The next deadline moved later (a pong arrived): push a fresh timer entry.
     pub rearm: bool,
+    /// What the first connect used, for reconnects (same URI, headers, TLS and limits).
+    pub template: Option<Box<ConnectRequest>>,
+    /// The reconnect policy's schedule for this websocket.
+    pub backoff: Backoff,
+    /// Some while reconnecting: the channel and the reason the coming RESET will give.
+    pub retry: Option<Retry>,
+    /// When the connection last became open.
+    pub opened_at: Option<Instant>,
+    /// A probe (network change or resume) is outstanding: the loss it finds is reported with
+    /// this reason and reconnects at once.
+    pub probe: Option<ResetReason>,
+    /// Left unread because the runtime queue is full (resumed when it drains).
+    pub paused: bool,
+}
+
+/// A reconnect in progress.
+pub(crate) struct Retry {
+    pub channel: Arc<ChannelShared>,
+    pub reason: ResetReason,
 }
 
 impl Reactor {
@@ -139,9 +168,31 @@ impl Reactor {
         }
         c.ws.cond.notify_all();
         c.life = Life::Open { sock };
-        c.ka.last_outbound = Instant::now();
+        let now = Instant::now();
+        c.ka.last_outbound = now;
+        c.opened_at = Some(now);
+        if let Some(retry) = c.retry.take() {
+            // Reconnected: keep-alives resume on their own, RESET is delivered, and only then
+            // (after its callback returned) does the backlog go out, so what the app sends from
+            // the callback (re-authenticate, re-subscribe) goes first.
+            retry.channel.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            if retry.channel.slot_status().is_some() && !retry.channel.is_closed() {
+                c.ka.enable(retry.channel.clone());
+            }
+            self.rt.emit(&c.ws, EventKind::Reset, |ev| {
+                ev.reset_reason = retry.reason;
+                ev.set_reason(match retry.reason {
+                    ResetReason::NetworkChanged => "reconnected after a network change",
+                    ResetReason::LowPowerExit => "reconnected after resume from suspend",
+                    _ => "reconnected after the transport was lost",
+                });
+            });
+            self.service(c);
+            return;
+        }
         if c.notify {
-            self.rt.deliver(Event::new(EventKind::Connected, Some(c.ws.clone()), c.ws.channel()));
+            c.notify = false;
+            self.rt.emit(&c.ws, EventKind::Connected, |_| {});
         }
     }
 
@@ -158,6 +209,8 @@ impl Reactor {
     /// socket until then to finish the close handshake quietly.
     pub(crate) fn finish(&mut self, c: &mut Conn, end: End, linger: Option<Duration>) {
         let ended_before = matches!(c.life, Life::Lingering { .. } | Life::Closed);
+        let end = if ended_before { Some(end) } else { self.reconnect_or_end(c, end) };
+        let Some(end) = end else { return };
         if !ended_before {
             let was_open = c.life.was_open();
             {
@@ -183,13 +236,15 @@ impl Reactor {
             c.ka.disable();
             self.sync_window(c);
             match end {
-                End::Event(ev) => self.rt.deliver(ev),
-                End::ConnectFailed(err) if c.notify => {
-                    let mut ev = Event::new(EventKind::ConnectFailed, Some(c.ws.clone()), c.ws.channel())
-                        .with_reason(&format!("{}: {}", err.code.name(), err.message));
-                    ev.result = err.code;
-                    self.rt.deliver(ev);
+                End::Event(ev) => {
+                    if c.ws.wants(ev.kind) {
+                        self.rt.deliver(ev);
+                    }
                 }
+                End::ConnectFailed(err) if c.notify => self.rt.emit(&c.ws, EventKind::ConnectFailed, |ev| {
+                    ev.set_reason(&format!("{}: {}", err.code.name(), err.message));
+                    ev.result = err.code;
+                }),
                 End::ConnectFailed(_) | End::Silent(_) => {}
             }
         }
@@ -203,6 +258,116 @@ impl Reactor {
                 c.life = life;
                 self.drop_socket(c);
             }
+        }
+    }
+
+    /// The reconnect decision for a connection that is about to end. `None`: it goes on
+    /// (reconnecting); `Some(end)`: it ends with `end` (possibly the policy's final event).
+    fn reconnect_or_end(&mut self, c: &mut Conn, end: End) -> Option<End> {
+        let reconnecting = c.retry.is_some();
+        // A loss of an open connection, or a failed attempt while reconnecting; never a close by
+        // the application (Closing), a free or a shutdown (Silent).
+        let (cause, retried) = match (&end, &c.life) {
+            (End::Event(ev), Life::Open { .. }) => {
+                let close = (ev.kind == EventKind::Closed).then_some(ev.close_code);
+                ((ev.result, ev.reason().to_string()), loss_is_retried(ev.result, close))
+            }
+            (End::ConnectFailed(e), _) if reconnecting => ((e.code, e.message.clone()), connect_error_is_retried(e)),
+            (End::Event(ev), _) if reconnecting => ((ev.result, ev.reason().to_string()), false),
+            _ => return Some(end),
+        };
+        let cause = if cause.0 == ResultCode::Ok { (ResultCode::Closed, cause.1) } else { cause };
+        let channel = c.ws.channel().filter(|ch| !ch.is_closed());
+        let policy = channel.as_ref().and_then(|ch| ch.reconnect_policy());
+        let (Some(channel), Some(policy), true) = (channel, policy, c.template.is_some()) else {
+            return Some(end); // no policy: ends as always
+        };
+        let attempts_so_far = c.backoff.attempt;
+        let next = if retried {
+            if c.opened_at.is_some_and(|t| t.elapsed() >= stable_after(&policy)) {
+                c.backoff.reset();
+            }
+            c.backoff.next(&policy, &mut self.jitter, c.probe.is_some())
+        } else {
+            None
+        };
+        let Some((attempt, delay_ms)) = next else {
+            if !reconnecting && !retried {
+                return Some(end); // not a retried cause: the loss is reported as it is
+            }
+            // The policy gives up: one final TRANSPORT_DISCONNECTED with the last cause.
+            let unsent = c.ws.inner.lock().outbound.len();
+            channel.stats.unsent_dropped.fetch_add(unsent as u64, Ordering::Relaxed);
+            c.retry = None;
+            let why = if retried {
+                format!("reconnect gave up after {attempts_so_far} attempts")
+            } else {
+                "reconnect stopped (not retried)".to_string()
+            };
+            let mut ev = Event::new(EventKind::TransportDisconnected, Some(c.ws.clone()), Some(channel))
+                .with_reason(&format!("{why}: {}: {}; {unsent} queued messages were never sent", cause.0.name(), cause.1));
+            ev.result = cause.0;
+            return Some(End::Event(ev));
+        };
+        // Reconnect: CONNECTING again, socket gone, slot (push enabled) kept, backlog kept.
+        let was_open = c.life.was_open();
+        if was_open {
+            self.rt.counters.connections_open.fetch_sub(1, Ordering::Relaxed);
+        }
+        {
+            let mut g = c.ws.inner.lock();
+            g.state = WebSocketState::Connecting;
+            g.pending_bytes = g.outbound.iter().map(|(_, b)| b.len()).sum();
+            g.service_scheduled = false;
+            g.fd = -1;
+        }
+        c.ws.cond.notify_all();
+        c.unflushed = 0;
+        c.ka.disable();
+        self.sync_window(c);
+        self.close_socket(c);
+        let reason = c.probe.take().unwrap_or(ResetReason::Reconnected);
+        c.retry = Some(Retry { channel, reason });
+        c.life = Life::Waiting { until: Instant::now() + Duration::from_millis(delay_ms as u64) };
+        self.rt.emit(&c.ws, EventKind::Reconnecting, |ev| {
+            ev.attempt = attempt;
+            ev.delay_ms = delay_ms;
+            ev.result = cause.0;
+            ev.set_reason(&cause.1);
+        });
+        None
+    }
+
+    /// The backoff of a reconnecting websocket expired: the next attempt starts.
+    pub(crate) fn start_attempt(&mut self, c: &mut Conn, idx: usize) {
+        let Some(template) = c.template.as_ref() else {
+            return self.finish(c, End::Silent(Error::closed("nothing to reconnect to")), None);
+        };
+        let mut req = template.clone();
+        req.deadline = Instant::now() + Duration::from_millis(req.timeout_ms as u64);
+        match self.open_tcp(idx, req, 0) {
+            Ok(life) => c.life = life,
+            Err(e) => self.finish(c, End::ConnectFailed(e), None),
+        }
+    }
+
+    /// A network change or resume: probe this connection at once (or, while it waits to
+    /// reconnect, try now).
+    pub(crate) fn probe(&mut self, c: &mut Conn, reason: ResetReason) {
+        match &mut c.life {
+            Life::Open { .. } => {
+                let Some(ch) = c.ws.channel() else { return };
+                let to = ch.keepalive_task().pong_timeout_ms().min(5_000);
+                c.probe = Some(reason);
+                self.send_keepalive(c, crate::types::KeepAliveMode::Ping, to);
+            }
+            Life::Waiting { until } => {
+                *until = Instant::now();
+                if let Some(r) = c.retry.as_mut() {
+                    r.reason = reason;
+                }
+            }
+            _ => {}
         }
     }
 
@@ -220,7 +385,7 @@ impl Reactor {
             }
             Life::Closing { .. } => self.finish(c, freed(), Some(CLOSE_HANDSHAKE_TIMEOUT)),
             Life::Lingering { .. } | Life::Closed => {}
-            Life::Starting | Life::Connecting { .. } | Life::Handshaking { .. } => {
+            Life::Starting | Life::Waiting { .. } | Life::Connecting { .. } | Life::Handshaking { .. } => {
                 self.finish(c, End::Silent(Error::closed("the websocket was freed while connecting")), None)
             }
         }
@@ -228,12 +393,14 @@ impl Reactor {
 
     /// Closes the socket: deregistered, fd cleared (under the lock, before the close), slot freed.
     pub(crate) fn drop_socket(&mut self, c: &mut Conn) {
+        c.ws.inner.lock().slot = None;
+        self.close_socket(c);
+    }
+
+    /// Closes the socket but keeps the reactor slot (a reconnect follows).
+    fn close_socket(&mut self, c: &mut Conn) {
         let mut life = std::mem::replace(&mut c.life, Life::Closed);
-        {
-            let mut g = c.ws.inner.lock();
-            g.fd = -1;
-            g.slot = None;
-        }
+        c.ws.inner.lock().fd = -1;
         if let Some(s) = life.stream_mut() {
             let _ = self.poll.registry().deregister(s.tcp_mut());
         }
@@ -280,6 +447,11 @@ pub(crate) fn begin_close(ws: &WsShared) -> Result<(), Error> {
     let mut g = ws.inner.lock();
     match g.state {
         WebSocketState::Open => {
+            g.state = WebSocketState::Closing;
+            Ok(())
+        }
+        // Reconnecting: the close stops it.
+        WebSocketState::Connecting if g.opened => {
             g.state = WebSocketState::Closing;
             Ok(())
         }

@@ -12,6 +12,7 @@
 pub(crate) mod connect;
 pub(crate) mod io;
 pub(crate) mod lifecycle;
+pub(crate) mod netwatch;
 pub(crate) mod open;
 mod queue;
 pub(crate) mod reactor;
@@ -69,6 +70,8 @@ pub(crate) enum Cmd {
     DisableKeepalive(Arc<WsShared>),
     RunKeepalive(Arc<WsShared>, KeepAliveMode, u32),
     Reschedule(Arc<WsShared>),
+    /// Look at the clocks now (a test injected a suspend).
+    CheckClock,
     /// An event raised on another thread, delivered from the runtime thread like all others.
     Deliver(Box<Event>),
     Shutdown,
@@ -85,7 +88,7 @@ pub(crate) struct Counters {
 
 /// State shared between the runtime handle, its objects and the reactor thread.
 pub struct RtShared {
-    waker: mio::Waker,
+    waker: Arc<mio::Waker>,
     cmds: Mutex<Vec<Cmd>>,
     pub(crate) queue: EventQueue,
     shutting_down: AtomicBool,
@@ -93,6 +96,8 @@ pub struct RtShared {
     pub(crate) coalescing_ms: AtomicU32,
     pub(crate) counters: Counters,
     pub(crate) ping_seq: AtomicU64,
+    /// Sleep time injected by tests (`Runtime::simulate_suspend`), in ms.
+    pub(crate) injected_sleep_ms: AtomicU64,
     channels: Mutex<Vec<Weak<ChannelShared>>>,
     websockets: Mutex<Vec<Weak<WsShared>>>,
 }
@@ -138,6 +143,17 @@ impl RtShared {
             let _ = self.waker.wake();
         }
         first
+    }
+
+    /// Creates and routes an event of `kind` for `ws` — unless the mask in force says nobody
+    /// wants that kind, in which case nothing is built at all.
+    pub(crate) fn emit(&self, ws: &Arc<WsShared>, kind: crate::types::EventKind, fill: impl FnOnce(&mut Event)) {
+        if !ws.wants(kind) {
+            return;
+        }
+        let mut ev = Event::new(kind, Some(ws.clone()), ws.channel());
+        fill(&mut ev);
+        self.deliver(ev);
     }
 
     /// Routes an event to exactly one place, the first that applies: the channel's handler, the
@@ -210,6 +226,11 @@ pub(crate) fn start() -> Result<(Arc<RtShared>, JoinHandle<()>)> {
     let waker = mio::Waker::new(poll.registry(), reactor::WAKER)
         .map_err(|e| Error::new(ResultCode::Io, format!("cannot create waker: {e}")))?;
     let queue = EventQueue::new().map_err(|e| Error::new(ResultCode::Io, format!("eventfd failed: {e}")))?;
+    let waker = Arc::new(waker);
+    let for_queue = waker.clone();
+    queue.set_waker(Box::new(move || {
+        let _ = for_queue.wake();
+    }));
     let shared = Arc::new(RtShared {
         waker,
         cmds: Mutex::new(Vec::new()),
@@ -219,6 +240,7 @@ pub(crate) fn start() -> Result<(Arc<RtShared>, JoinHandle<()>)> {
         coalescing_ms: AtomicU32::new(DEFAULT_COALESCING_MS),
         counters: Counters::default(),
         ping_seq: AtomicU64::new(1),
+        injected_sleep_ms: AtomicU64::new(0),
         channels: Mutex::new(Vec::new()),
         websockets: Mutex::new(Vec::new()),
     });

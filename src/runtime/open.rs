@@ -40,6 +40,15 @@ impl Reactor {
     /// then the connection is read again after the others had their turn).
     pub(crate) fn read(&mut self, c: &mut Conn, idx: usize) {
         for _ in 0..READ_BUDGET {
+            if self.rt.queue.is_full() && self.feeds_queue(c) {
+                // Back-pressure: leave the bytes in the kernel until the app drains the queue.
+                if !c.paused {
+                    c.paused = true;
+                    self.paused.push((idx, c.serial));
+                }
+                self.rt.queue.pause();
+                return self.flush(c);
+            }
             let Some(sock) = c.life.sock_mut() else { return };
             match sock.read() {
                 Ok(msg) => {
@@ -57,6 +66,12 @@ impl Reactor {
         self.flush(c)
     }
 
+    /// Whether this connection's events go to the runtime queue (no handler takes them).
+    fn feeds_queue(&self, c: &Conn) -> bool {
+        let by_channel = c.ws.channel().is_some_and(|ch| ch.handler.lock().is_some());
+        !by_channel && c.ws.handler.lock().is_none()
+    }
+
     fn on_message(&mut self, c: &mut Conn, msg: Message) {
         let lingering = matches!(c.life, Life::Lingering { .. });
         match msg {
@@ -68,10 +83,13 @@ impl Reactor {
                     // The timer armed for the pong deadline is now useless: re-arm at the real
                     // next deadline so the idle channel costs no extra wake-up.
                     c.rearm = true;
+                    c.probe = None;
+                    let rtt_us = rtt.as_micros().min(u64::MAX as u128) as u64;
                     self.rt.counters.keepalives_acked.fetch_add(1, Ordering::Relaxed);
-                    let mut ev = Event::new(EventKind::Keepalive, Some(c.ws.clone()), c.ws.channel());
-                    ev.rtt_us = rtt.as_micros().min(u64::MAX as u128) as u64;
-                    self.rt.deliver(ev);
+                    if let Some(ch) = &c.ka.channel {
+                        ch.stats.record_rtt(rtt_us);
+                    }
+                    self.rt.emit(&c.ws, EventKind::Keepalive, |ev| ev.rtt_us = rtt_us);
                 }
             }
             Message::Ping(_) | Message::Frame(_) => {}
@@ -95,10 +113,10 @@ impl Reactor {
         c.ws.messages_received.fetch_add(1, Ordering::Relaxed);
         c.ws.bytes_received.fetch_add(data.len() as u64, Ordering::Relaxed);
         self.rt.counters.messages_received.fetch_add(1, Ordering::Relaxed);
-        let mut ev = Event::new(EventKind::PushNotification, Some(c.ws.clone()), c.ws.channel());
-        ev.message_type = t;
-        ev.data = data;
-        self.rt.deliver(ev);
+        self.rt.emit(&c.ws, EventKind::PushNotification, |ev| {
+            ev.message_type = t;
+            ev.data = data;
+        });
     }
 
     /// A read or write failed: the connection ends with the event that says why.
@@ -230,14 +248,23 @@ impl Reactor {
         }
         c.ka.last_outbound = now;
         self.rt.counters.keepalives_sent.fetch_add(1, Ordering::Relaxed);
+        if let Some(ch) = c.ws.channel() {
+            ch.stats.keepalives_sent.fetch_add(1, Ordering::Relaxed);
+        }
         self.flush(c);
         if mode == KeepAliveMode::UnsolicitedPong && matches!(c.life, Life::Open { .. }) {
-            self.rt.deliver(Event::new(EventKind::Keepalive, Some(c.ws.clone()), c.ws.channel()));
+            self.rt.emit(&c.ws, EventKind::Keepalive, |_| {});
         }
     }
 
     /// The application's close: queued data first, then our close frame; Open → Closing.
     pub(crate) fn start_close(&mut self, c: &mut Conn, code: u16, reason: &str) {
+        if c.retry.is_some() && !matches!(c.life, Life::Open { .. }) {
+            // Closed while reconnecting: the reconnect stops; the CLOSED event confirms it.
+            c.retry = None;
+            let ev = closed_event(c, code, reason, ResultCode::Ok);
+            return self.finish(c, End::Event(ev), None);
+        }
         if !matches!(c.life, Life::Open { .. }) {
             return;
         }
@@ -254,7 +281,7 @@ impl Reactor {
 
     /// A deadline of this connection passed: connect, close handshake, linger or pong timeout,
     /// or a keep-alive is due.
-    pub(crate) fn on_timer(&mut self, c: &mut Conn, now: Instant, global: Duration) {
+    pub(crate) fn on_timer(&mut self, c: &mut Conn, idx: usize, now: Instant, global: Duration) {
         if c.life.deadline().is_some_and(|d| d <= now) {
             match &c.life {
                 Life::Connecting { req, .. } => {
@@ -271,6 +298,7 @@ impl Reactor {
                     );
                     return self.finish(c, End::ConnectFailed(e), None);
                 }
+                Life::Waiting { .. } => return self.start_attempt(c, idx),
                 Life::Closing { .. } => {
                     let ev = disconnect_event(
                         c,
@@ -282,7 +310,8 @@ impl Reactor {
                 _ => return self.drop_socket(c),
             }
         }
-        if c.ka.pong_deadline.is_some_and(|d| d <= now) {
+        // A paused connection is not read, so a missing pong proves nothing (see `resume`).
+        if !c.paused && c.ka.pong_deadline.is_some_and(|d| d <= now) {
             let to = c.ka.oldest_timeout_ms();
             let ev = disconnect_event(
                 c,

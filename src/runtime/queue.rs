@@ -1,18 +1,33 @@
 //! The runtime's event queue: a FIFO with a blocking pop and an eventfd that is readable
 //! exactly while events are queued, so any poll/epoll/select loop can integrate.
+//!
+//! Bounded without loss: when it holds `limit` events the reactor stops reading the sockets
+//! whose events would come here (TCP back-pressure) and marks the queue "paused"; the pop that
+//! brings it down to half the limit wakes the reactor to read them again.
 
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
 use crate::state::Event;
 
+/// Default queue limit, in events.
+pub const DEFAULT_QUEUE_LIMIT: u32 = 65_536;
+
 pub struct EventQueue {
     q: Mutex<Inner>,
     cond: Condvar,
     efd: RawFd,
+    len: AtomicUsize,
+    limit: AtomicU32,
+    /// Some socket was left unread because the queue was full.
+    paused: AtomicBool,
+    /// Set by the pop that drained below half while paused; taken by the reactor.
+    resume: AtomicBool,
+    wake: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 struct Inner {
@@ -34,7 +49,59 @@ impl EventQueue {
         if efd < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(EventQueue { q: Mutex::new(Inner { events: VecDeque::new(), closed: false }), cond: Condvar::new(), efd })
+        Ok(EventQueue {
+            q: Mutex::new(Inner { events: VecDeque::new(), closed: false }),
+            cond: Condvar::new(),
+            efd,
+            len: AtomicUsize::new(0),
+            limit: AtomicU32::new(DEFAULT_QUEUE_LIMIT),
+            paused: AtomicBool::new(false),
+            resume: AtomicBool::new(false),
+            wake: Mutex::new(None),
+        })
+    }
+
+    /// How the queue wakes the reactor when it drained below half after a pause.
+    pub fn set_waker(&self, f: Box<dyn Fn() + Send + Sync>) {
+        *self.wake.lock() = Some(f);
+    }
+
+    pub fn set_limit(&self, n: u32) {
+        self.limit.store(n.max(1), Ordering::Release);
+        self.check_resume();
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit.load(Ordering::Acquire)
+    }
+
+    /// At or above the limit: the reactor must not read sockets that feed the queue.
+    pub fn is_full(&self) -> bool {
+        self.len.load(Ordering::Acquire) >= self.limit() as usize
+    }
+
+    /// The reactor left a socket unread because the queue is full.
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Release);
+        // Drained meanwhile? Then resume at once.
+        self.check_resume();
+    }
+
+    /// True once after the queue drained below half following a pause.
+    pub fn take_resume(&self) -> bool {
+        self.resume.swap(false, Ordering::AcqRel)
+    }
+
+    fn check_resume(&self) {
+        if self.paused.load(Ordering::Acquire)
+            && self.len.load(Ordering::Acquire) <= (self.limit() as usize) / 2
+            && self.paused.swap(false, Ordering::AcqRel)
+        {
+            self.resume.store(true, Ordering::Release);
+            if let Some(w) = self.wake.lock().as_ref() {
+                w();
+            }
+        }
     }
 
     pub fn fd(&self) -> RawFd {
@@ -50,6 +117,7 @@ impl EventQueue {
             self.signal();
         }
         q.events.push_back(ev);
+        self.len.store(q.events.len(), Ordering::Release);
         drop(q);
         self.cond.notify_one();
     }
@@ -63,6 +131,9 @@ impl EventQueue {
                 if q.events.is_empty() {
                     self.drain();
                 }
+                self.len.store(q.events.len(), Ordering::Release);
+                drop(q);
+                self.check_resume();
                 return Ok(ev);
             }
             if q.closed {
@@ -91,6 +162,8 @@ impl EventQueue {
         let mut q = self.q.lock();
         q.closed = true;
         let rest = std::mem::take(&mut q.events);
+        self.len.store(0, Ordering::Release);
+        *self.wake.lock() = None;
         self.signal(); // readable forever after close so that pollers notice
         drop(q);
         self.cond.notify_all();

@@ -13,13 +13,19 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Token};
 
 use super::lifecycle::{Conn, Life};
+use super::netwatch::{sleep_offset, NetWatch, SUSPEND_THRESHOLD};
 use super::schedule::Windows;
 use super::timers::Timers;
 use super::{Cmd, RtShared};
+use crate::protocol::reconnect::Jitter;
 use crate::protocol::timing::{poll_timeout, GUARD};
 use crate::state::WsShared;
+use crate::types::ResetReason;
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
+const NETWATCH: Token = Token(usize::MAX - 1);
+/// Network notifications come in bursts: probe once, shortly after the first.
+const PROBE_DEBOUNCE: Duration = Duration::from_millis(100);
 
 pub(crate) struct Reactor {
     pub(super) rt: Arc<RtShared>,
@@ -32,6 +38,15 @@ pub(crate) struct Reactor {
     pub(super) again: Vec<usize>,
     pub(super) shutdown: bool,
     windows: Windows,
+    /// Randomness for reconnect jitter.
+    pub(super) jitter: Jitter,
+    /// Connections left unread because the queue was full: (slot, serial).
+    pub(super) paused: Vec<(usize, u64)>,
+    netwatch: Option<NetWatch>,
+    /// A network change was seen: probe every channel at this time.
+    probe_at: Option<Instant>,
+    /// The last sleep offset (CLOCK_BOOTTIME - CLOCK_MONOTONIC, plus injected sleep).
+    sleep_offset: Duration,
 }
 
 pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
@@ -45,12 +60,29 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         again: Vec::new(),
         shutdown: false,
         windows: Windows::default(),
+        jitter: Jitter::new(seed()),
+        paused: Vec::new(),
+        netwatch: NetWatch::open(),
+        probe_at: None,
+        sleep_offset: Duration::ZERO,
     };
+    r.sleep_offset = r.current_sleep_offset();
+    if let Some(nw) = &r.netwatch {
+        let fd = nw.fd();
+        let registered =
+            r.poll.registry().register(&mut mio::unix::SourceFd(&fd), NETWATCH, mio::Interest::READABLE).is_ok();
+        if !registered {
+            r.netwatch = None;
+        }
+    }
     let mut events = Events::with_capacity(1024);
     loop {
         r.prune_stale_timers();
-        let timeout =
-            if r.again.is_empty() { poll_timeout(r.timers.next(), Instant::now()) } else { Some(Duration::ZERO) };
+        let next = match (r.timers.next(), r.probe_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = if r.again.is_empty() { poll_timeout(next, Instant::now()) } else { Some(Duration::ZERO) };
         if let Err(e) = r.poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 // Should not happen; avoid a hot loop if it does.
@@ -62,6 +94,12 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
             if ev.token() == WAKER {
                 continue;
             }
+            if ev.token() == NETWATCH {
+                if r.netwatch.as_ref().is_some_and(NetWatch::drain) && r.probe_at.is_none() {
+                    r.probe_at = Some(Instant::now() + PROBE_DEBOUNCE);
+                }
+                continue;
+            }
             let closed = ev.is_read_closed() || ev.is_error();
             let readable = ev.is_readable() || closed;
             let writable = ev.is_writable() || ev.is_error();
@@ -70,6 +108,14 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         r.commands();
         for idx in std::mem::take(&mut r.again) {
             r.ready(idx, true, false, false);
+        }
+        if r.rt.queue.take_resume() {
+            r.resume_paused();
+        }
+        r.check_clock();
+        if r.probe_at.is_some_and(|t| t <= Instant::now()) {
+            r.probe_at = None;
+            r.probe_all(ResetReason::NetworkChanged);
         }
         r.fire_timers();
         if r.shutdown {
@@ -82,7 +128,56 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
     }
 }
 
+/// A seed for the jitter PRNG: time and address, different per runtime and per run.
+fn seed() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64);
+    let local = 0u8;
+    t.unwrap_or(0) ^ ((&local as *const u8 as u64).rotate_left(32)) ^ std::process::id() as u64
+}
+
 impl Reactor {
+    // ---------------------------------------------------------------- probes and back-pressure
+
+    fn current_sleep_offset(&self) -> Duration {
+        sleep_offset() + Duration::from_millis(self.rt.injected_sleep_ms.load(Ordering::Acquire))
+    }
+
+    /// A jump of the sleep offset means the machine slept: probe every channel.
+    fn check_clock(&mut self) {
+        let now = self.current_sleep_offset();
+        let jumped = now.saturating_sub(self.sleep_offset) >= SUSPEND_THRESHOLD;
+        self.sleep_offset = now;
+        if jumped {
+            self.probe_all(ResetReason::LowPowerExit);
+        }
+    }
+
+    /// Sends every channel's transport a keep-alive now; dead ones reconnect at once.
+    fn probe_all(&mut self, reason: ResetReason) {
+        for idx in 0..self.conns.len() {
+            let bound = matches!(&self.conns[idx], Some(c) if c.ws.channel().is_some());
+            if bound {
+                self.with_slot(idx, |r, c, _| r.probe(c, reason));
+            }
+        }
+    }
+
+    /// The queue drained below half: read the connections that were left unread. A pong that
+    /// was outstanding gets a fresh deadline (we could not have seen it while paused).
+    fn resume_paused(&mut self) {
+        for (idx, serial) in std::mem::take(&mut self.paused) {
+            self.with_slot(idx, |r, c, idx| {
+                if c.serial != serial {
+                    return;
+                }
+                c.paused = false;
+                c.ka.restart_pong_deadline(Instant::now());
+                c.rearm = true;
+                r.read(c, idx);
+            });
+        }
+    }
+
     // ---------------------------------------------------------------- slot table
 
     pub(super) fn alloc(&mut self) -> usize {
@@ -147,7 +242,7 @@ impl Reactor {
                         r.read(c, idx);
                     }
                 }
-                Life::Starting | Life::Closed => {}
+                Life::Starting | Life::Waiting { .. } | Life::Closed => {}
             }
         });
     }
@@ -208,7 +303,7 @@ impl Reactor {
                 continue;
             }
             c.scheduled = None;
-            self.on_timer(&mut c, now, global);
+            self.on_timer(&mut c, idx, now, global);
             if c.life.is_closed() {
                 self.put_back(idx, c);
                 continue;
@@ -256,6 +351,7 @@ impl Reactor {
                 Cmd::RunKeepalive(ws, mode, to) => self.with_ws(&ws, |r, c, _| r.send_keepalive(c, mode, to)),
                 Cmd::Reschedule(ws) => self.with_ws(&ws, |_, c, _| c.rearm = true),
                 Cmd::Deliver(ev) => self.rt.deliver(*ev),
+                Cmd::CheckClock => self.check_clock(),
                 Cmd::Shutdown => self.shutdown = true,
             }
         }

@@ -64,6 +64,14 @@ impl KeepAliveBook {
         Some(sent.elapsed())
     }
 
+    /// Gives the outstanding pings a fresh deadline from `now` (after a pause in reading).
+    pub fn restart_pong_deadline(&mut self, now: Instant) {
+        for o in self.outstanding.iter_mut() {
+            o.1 = now;
+        }
+        self.pong_deadline = self.outstanding.iter().map(|o| o.1 + Duration::from_millis(o.2 as u64)).min();
+    }
+
     /// Pong timeout of the oldest unanswered ping, in ms (0 if none).
     pub fn oldest_timeout_ms(&self) -> u32 {
         self.outstanding.front().map(|o| o.2).unwrap_or(0)

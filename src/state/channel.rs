@@ -2,17 +2,17 @@
 //! intervals and task, event handler, transport and slot.
 
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::event::Handler;
+use super::event::{Handler, EVENT_MASK_DEFAULT};
 use super::keepalive::KeepAlive;
 use super::websocket::WsShared;
 use crate::error::{Error, Result};
-use crate::types::{ResourceType, Status};
+use crate::types::{ChannelStats, ReconnectPolicy, ResourceType, Status};
 
 /// Shortest server keep-alive interval, in ms.
 pub const MIN_INTERVAL_MS: u32 = 100;
@@ -71,6 +71,10 @@ pub struct ChannelShared {
     pub(crate) slot: Mutex<Option<Status>>,
     closed: AtomicBool,
     pool: Arc<SlotPool>,
+    /// Which event kinds are created at all (bit `1 << kind`).
+    pub(crate) event_mask: AtomicU32,
+    reconnect: Mutex<Option<ReconnectPolicy>>,
+    pub(crate) stats: StatCounters,
     /// Opaque tag for the embedding layer (the C ABI stores the handle value here).
     pub user_token: AtomicUsize,
 }
@@ -102,6 +106,9 @@ impl ChannelShared {
             slot: Mutex::new(None),
             closed: AtomicBool::new(false),
             pool,
+            event_mask: AtomicU32::new(EVENT_MASK_DEFAULT),
+            reconnect: Mutex::new(None),
+            stats: StatCounters::default(),
             user_token: AtomicUsize::new(0),
         }))
     }
@@ -181,6 +188,87 @@ impl ChannelShared {
 
     pub fn slot_status(&self) -> Option<Status> {
         *self.slot.lock()
+    }
+
+    pub fn event_mask(&self) -> u32 {
+        self.event_mask.load(Ordering::Acquire)
+    }
+    pub(crate) fn set_event_mask(&self, mask: u32) {
+        self.event_mask.store(mask, Ordering::Release);
+    }
+
+    pub fn reconnect_policy(&self) -> Option<ReconnectPolicy> {
+        *self.reconnect.lock()
+    }
+    pub(crate) fn store_reconnect_policy(&self, p: Option<ReconnectPolicy>) {
+        *self.reconnect.lock() = p;
+    }
+
+    pub fn stats(&self) -> ChannelStats {
+        let s = &self.stats;
+        ChannelStats {
+            keepalives_sent: s.keepalives_sent.load(Ordering::Relaxed),
+            keepalives_acked: s.keepalives_acked.load(Ordering::Relaxed),
+            reconnects: s.reconnects.load(Ordering::Relaxed),
+            last_rtt_us: s.last_rtt_us.load(Ordering::Relaxed),
+            srtt_us: s.srtt_us.load(Ordering::Relaxed),
+            rttvar_us: s.rttvar_us.load(Ordering::Relaxed),
+            current_interval_ms: self.current_keepalive_interval_ms(),
+        }
+    }
+}
+
+/// Per-channel counters, written by the runtime thread.
+#[derive(Default)]
+pub(crate) struct StatCounters {
+    pub keepalives_sent: AtomicU64,
+    pub keepalives_acked: AtomicU64,
+    pub reconnects: AtomicU64,
+    /// Messages that were queued but never written when a reconnect policy gave up.
+    pub unsent_dropped: AtomicU64,
+    pub last_rtt_us: AtomicU32,
+    pub srtt_us: AtomicU32,
+    pub rttvar_us: AtomicU32,
+}
+
+impl StatCounters {
+    /// Records a keep-alive round trip; smoothed like TCP (RFC 6298: alpha 1/8, beta 1/4).
+    pub(crate) fn record_rtt(&self, rtt_us: u64) {
+        let r = rtt_us.min(u32::MAX as u64) as u32;
+        self.keepalives_acked.fetch_add(1, Ordering::Relaxed);
+        self.last_rtt_us.store(r, Ordering::Relaxed);
+        let srtt = self.srtt_us.load(Ordering::Relaxed);
+        let (s, v) = smooth_rtt(srtt, self.rttvar_us.load(Ordering::Relaxed), r);
+        self.srtt_us.store(s, Ordering::Relaxed);
+        self.rttvar_us.store(v, Ordering::Relaxed);
+    }
+}
+
+/// One RFC 6298 step: (srtt, rttvar) after a measurement `r` (srtt 0 = no measurement yet).
+pub fn smooth_rtt(srtt: u32, rttvar: u32, r: u32) -> (u32, u32) {
+    if srtt == 0 {
+        return (r.max(1), r / 2);
+    }
+    let (s, v, r) = (srtt as i64, rttvar as i64, r as i64);
+    let v = v - v / 4 + (s - r).abs() / 4;
+    let s = s - s / 8 + r / 8;
+    (s.clamp(1, u32::MAX as i64) as u32, v.clamp(0, u32::MAX as i64) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtt_smoothing_follows_rfc6298() {
+        assert_eq!(smooth_rtt(0, 0, 1000), (1000, 500));
+        // rttvar = 3/4*500 + 1/4*|1000-2000| = 625; srtt = 7/8*1000 + 1/8*2000 = 1125
+        assert_eq!(smooth_rtt(1000, 500, 2000), (1125, 625));
+        let (mut s, mut v) = (0, 0);
+        for _ in 0..200 {
+            (s, v) = smooth_rtt(s, v, 300);
+        }
+        assert!((299..=301).contains(&s) && v < 5, "{s} {v}");
     }
 }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::channel::ChannelShared;
 use super::websocket::WsShared;
-use crate::types::{EventKind, MessageType};
+use crate::types::{EventKind, MessageType, ResetReason};
 
 /// One event. Cheap to create: the channel id is borrowed from the channel, the payload is shared.
 #[derive(Clone)]
@@ -22,8 +22,15 @@ pub struct Event {
     pub close_code: u16,
     reason: Option<CString>,
     pub rtt_us: u64,
-    /// Why a CONNECT_FAILED / TRANSPORT_DISCONNECTED / CLOSED event happened, as a result code.
+    /// Why a CONNECT_FAILED / TRANSPORT_DISCONNECTED / CLOSED / RECONNECTING event happened.
     pub result: crate::error::ResultCode,
+    /// RESET: why the channel has a fresh transport.
+    pub reset_reason: ResetReason,
+    /// RECONNECTING: attempt number (from 1) and the wait before it.
+    pub attempt: u32,
+    pub delay_ms: u32,
+    /// INTERVAL_CHANGED: the new network keep-alive interval.
+    pub interval_ms: u32,
 }
 
 impl Event {
@@ -38,12 +45,20 @@ impl Event {
             reason: None,
             rtt_us: 0,
             result: crate::error::ResultCode::Ok,
+            reset_reason: ResetReason::NewTransport,
+            attempt: 0,
+            delay_ms: 0,
+            interval_ms: 0,
         }
     }
 
     pub(crate) fn with_reason(mut self, reason: &str) -> Self {
-        self.reason = Some(to_cstring_lossy(reason));
+        self.set_reason(reason);
         self
+    }
+
+    pub(crate) fn set_reason(&mut self, reason: &str) {
+        self.reason = Some(to_cstring_lossy(reason));
     }
 
     /// Close reason or failure detail ("" if none), NUL-terminated.
@@ -94,6 +109,16 @@ pub(crate) fn to_cstring_lossy(s: &str) -> CString {
         Err(_) => CString::new(s.replace('\0', "\u{FFFD}")).unwrap_or_default(),
     }
 }
+
+/// Bit of an event kind in an event mask.
+pub const fn mask_bit(kind: EventKind) -> u32 {
+    1u32 << (kind as u32)
+}
+
+/// Every event kind.
+pub(crate) const EVENT_MASK_ALL: u32 = 0xFFFF_FFFF;
+/// Every kind but KEEPALIVE acknowledgements: the app is woken only for what matters.
+pub(crate) const EVENT_MASK_DEFAULT: u32 = EVENT_MASK_ALL & !mask_bit(EventKind::Keepalive);
 
 /// A per-channel or per-websocket event callback. Dropping the last reference releases the userdata.
 pub type Handler = Arc<dyn Fn(&Event) + Send + Sync>;

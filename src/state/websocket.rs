@@ -4,7 +4,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -14,10 +14,10 @@ use parking_lot::{Condvar, Mutex};
 use tungstenite::http::HeaderValue;
 
 use super::channel::ChannelShared;
-use super::event::{to_cstring_lossy, Handler};
+use super::event::{mask_bit, to_cstring_lossy, Handler, EVENT_MASK_DEFAULT};
 use crate::error::{Error, Result, ResultCode};
 use crate::protocol::tls::{parse_pem_certs, TlsOptions};
-use crate::types::{MessageType, WebSocketKind, WebSocketState, WebSocketStats};
+use crate::types::{EventKind, MessageType, WebSocketKind, WebSocketState, WebSocketStats};
 
 /// Default largest incoming message (16 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 16 << 20;
@@ -88,6 +88,8 @@ pub struct WsShared {
     pub(crate) bytes_received: AtomicU64,
     pub(crate) handler: Mutex<Option<Handler>>,
     pub(crate) channel: Mutex<Weak<ChannelShared>>,
+    /// Which event kinds are created for this websocket when it is no channel's transport.
+    pub(crate) event_mask: AtomicU32,
     /// Opaque tag for the embedding layer (the C ABI stores the handle value here).
     pub user_token: AtomicUsize,
 }
@@ -134,6 +136,7 @@ impl WsShared {
             bytes_received: AtomicU64::new(0),
             handler: Mutex::new(None),
             channel: Mutex::new(Weak::new()),
+            event_mask: AtomicU32::new(EVENT_MASK_DEFAULT),
             user_token: AtomicUsize::new(0),
         })
     }
@@ -224,10 +227,26 @@ impl WsShared {
         if self.kind == WebSocketKind::Stream && t != MessageType::Binary {
             return Err(Error::invalid_argument("a STREAM websocket always sends binary messages"));
         }
-        self.with_options(|o| {
-            o.message_type = t;
-            Ok(())
-        })
+        // Allowed at any time (Windows allows it): it applies to later sends.
+        self.inner.lock().opts.message_type = t;
+        Ok(())
+    }
+
+    pub fn event_mask(&self) -> u32 {
+        self.event_mask.load(Ordering::Acquire)
+    }
+    pub(crate) fn set_event_mask(&self, mask: u32) {
+        self.event_mask.store(mask, Ordering::Release);
+    }
+
+    /// Whether an event of `kind` is wanted: the channel's mask if this websocket is a channel's
+    /// transport, else its own. An unwanted event is never created.
+    pub fn wants(&self, kind: EventKind) -> bool {
+        let mask = match self.channel() {
+            Some(ch) => ch.event_mask(),
+            None => self.event_mask(),
+        };
+        mask & mask_bit(kind) != 0
     }
 
     pub fn message_type(&self) -> MessageType {
@@ -309,6 +328,8 @@ impl WsShared {
         let mut g = self.inner.lock();
         match g.state {
             WebSocketState::Open => {}
+            // Reconnecting (it was open before): queue for the new transport.
+            WebSocketState::Connecting if g.opened => {}
             WebSocketState::New | WebSocketState::Connecting => {
                 return Err(Error::invalid_state("the websocket is not connected yet"))
             }
@@ -328,6 +349,9 @@ impl WsShared {
         }
         g.outbound.push_back((t, Bytes::copy_from_slice(data)));
         g.pending_bytes += data.len();
+        if g.state != WebSocketState::Open {
+            return Ok(false); // the backlog goes out after the reconnect
+        }
         let wake = !g.service_scheduled;
         g.service_scheduled = true;
         Ok(wake)

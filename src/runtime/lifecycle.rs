@@ -179,6 +179,8 @@ impl Reactor {
             if retry.channel.slot_status().is_some() && !retry.channel.is_closed() {
                 c.ka.enable(retry.channel.clone());
             }
+            // The backlog waits while the RESET callback runs; what it sends goes first.
+            let backlog = std::mem::take(&mut c.ws.inner.lock().outbound);
             self.rt.emit(&c.ws, EventKind::Reset, |ev| {
                 ev.reset_reason = retry.reason;
                 ev.set_reason(match retry.reason {
@@ -187,6 +189,7 @@ impl Reactor {
                     _ => "reconnected after the transport was lost",
                 });
             });
+            c.ws.inner.lock().outbound.extend(backlog);
             self.service(c);
             return;
         }

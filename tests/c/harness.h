@@ -995,6 +995,9 @@ static inline void h_open_channel_at(const char *file, int line, ctrlchan_runtim
              h_check_res(file, line, "ctrlchan_channel_new",
                          ctrlchan_channel_new(rt, id, interval_ms, CTRLCHAN_RESOURCE_TYPE_REQUEST_SOFTWARE_SLOT, &ch),
                          CTRLCHAN_RESULT_OK) &&
+             /* These tests observe keep-alive acknowledgements, which the default mask leaves out. */
+             h_check_res(file, line, "ctrlchan_channel_set_event_mask",
+                         ctrlchan_channel_set_event_mask(ch, CTRLCHAN_EVENT_MASK_ALL), CTRLCHAN_RESULT_OK) &&
              (ka == NULL || h_check_res(file, line, "ctrlchan_channel_set_keepalive", ctrlchan_channel_set_keepalive(ch, ka),
                                         CTRLCHAN_RESULT_OK)) &&
              h_check_res(file, line, "ctrlchan_channel_using_transport", ctrlchan_channel_using_transport(ch, ws),

@@ -461,10 +461,10 @@ static void test_result_names(void) {
     static const char *const names[] = {"OK",     "INVALID_ARGUMENT", "INVALID_HANDLE", "INVALID_STATE",
                                         "TIMEOUT", "CONNECT_FAILED",  "TLS_FAILED",     "HANDSHAKE_FAILED",
                                         "CLOSED",  "MESSAGE_TOO_LARGE", "BUFFER_FULL",  "IO",
-                                        "POLICY",  "PANIC"};
+                                        "POLICY",  "PANIC", "PROXY_FAILED", "QUEUE_FULL"};
     unsigned i;
-    for (i = 0; i < 14; i++) CHECK_STR_EQ(ctrlchan_result_name(i), names[i]);
-    CHECK_STR_EQ(ctrlchan_result_name(14), "UNKNOWN");
+    for (i = 0; i < 16; i++) CHECK_STR_EQ(ctrlchan_result_name(i), names[i]);
+    CHECK_STR_EQ(ctrlchan_result_name(16), "UNKNOWN");
     CHECK_STR_EQ(ctrlchan_result_name(999), "UNKNOWN");
     CHECK_STR_EQ(ctrlchan_result_name(UINT32_MAX), "UNKNOWN");
     CHECK_STR_EQ(ctrlchan_result_name(CTRLCHAN_RESULT_BUFFER_FULL), "BUFFER_FULL");

@@ -4,6 +4,7 @@
 //! schedule (coalesced across channels, never late), detects dead peers and delivers incoming
 //! data, close and loss as [`Event`]s. The C ABI in [`ffi`] is a thin skin over this safe API.
 
+mod c_enum;
 pub mod channel;
 pub mod error;
 pub mod event;
@@ -13,6 +14,7 @@ pub mod runtime;
 pub mod types;
 pub mod websocket;
 
+pub use c_enum::UnknownValue;
 pub use channel::Channel;
 pub use error::{Error, Result, ResultCode};
 pub use event::{Event, Handler};

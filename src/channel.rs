@@ -1,7 +1,7 @@
 //! `ControlChannelTrigger`: a channel id, a keep-alive schedule and a transport.
 
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,8 +31,6 @@ pub struct Channel {
     transport: Mutex<Option<Arc<WebSocket>>>,
     slot: Mutex<Option<Status>>,
     closed: AtomicBool,
-    /// Opaque tag for the embedding layer (the C ABI stores the handle value here).
-    pub user_token: AtomicUsize,
 }
 
 impl Channel {
@@ -68,7 +66,6 @@ impl Channel {
             transport: Mutex::new(None),
             slot: Mutex::new(None),
             closed: AtomicBool::new(false),
-            user_token: AtomicUsize::new(0),
         });
         shared.track_channel(&ch);
         Ok(ch)

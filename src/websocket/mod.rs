@@ -8,7 +8,7 @@ pub(crate) mod stream;
 use std::collections::VecDeque;
 use std::ffi::{CStr, CString};
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -95,8 +95,6 @@ pub struct WebSocket {
     pub(crate) bytes_received: AtomicU64,
     pub(crate) handler: Mutex<Option<Handler>>,
     pub(crate) channel: Mutex<Weak<Channel>>,
-    /// Opaque tag for the embedding layer (the C ABI stores the handle value here).
-    pub user_token: AtomicUsize,
 }
 
 /// Everything the reactor needs to open the connection.
@@ -177,7 +175,6 @@ impl WebSocket {
             bytes_received: AtomicU64::new(0),
             handler: Mutex::new(None),
             channel: Mutex::new(Weak::new()),
-            user_token: AtomicUsize::new(0),
         });
         shared.track_websocket(&ws);
         Ok(ws)

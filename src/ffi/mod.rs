@@ -32,6 +32,46 @@ pub use crate::types::{
 };
 pub use args::{KeepAliveModeArg, MessageTypeArg, ResourceTypeArg, WebSocketKindArg};
 
+/// Smallest server keep-alive interval accepted by `ctrlchan_channel_new` and
+/// `ctrlchan_channel_set_server_keepalive_interval`, in ms.
+pub const CTRLCHAN_MIN_INTERVAL_MS: u32 = 100;
+/// Largest server keep-alive interval, in ms (24 h).
+pub const CTRLCHAN_MAX_INTERVAL_MS: u32 = 86_400_000;
+/// Longest channel id, in characters.
+pub const CTRLCHAN_MAX_ID_LEN: u32 = 64;
+/// Default time a PING keep-alive waits for its pong, in ms.
+pub const CTRLCHAN_DEFAULT_PONG_TIMEOUT_MS: u32 = 5_000;
+/// Smallest pong timeout accepted by `ctrlchan_keepalive_set_pong_timeout`, in ms.
+pub const CTRLCHAN_MIN_PONG_TIMEOUT_MS: u32 = 10;
+/// Largest pong timeout, in ms (24 h).
+pub const CTRLCHAN_MAX_PONG_TIMEOUT_MS: u32 = 86_400_000;
+/// Default channel limit of a runtime (`ctrlchan_runtime_set_max_channels`).
+pub const CTRLCHAN_DEFAULT_MAX_CHANNELS: u32 = 65_536;
+/// Default coalescing window of a runtime, in ms (`ctrlchan_runtime_set_coalescing_window`).
+pub const CTRLCHAN_DEFAULT_COALESCING_MS: u32 = 1_000;
+/// Default largest incoming message, in bytes (16 MiB).
+pub const CTRLCHAN_DEFAULT_MAX_MESSAGE_SIZE: u32 = 16 << 20;
+/// Default outbound queue limit, in bytes (16 MiB).
+pub const CTRLCHAN_DEFAULT_OUTBOUND_LIMIT: u32 = 16 << 20;
+/// Connect timeout used when 0 is passed, in ms (30 s).
+pub const CTRLCHAN_DEFAULT_CONNECT_TIMEOUT_MS: u32 = 30_000;
+
+// cbindgen prints only literal values, so the constants above repeat the core's; this keeps them equal.
+const _: () = {
+    use crate::{channel, keepalive, runtime, websocket};
+    assert!(CTRLCHAN_MIN_INTERVAL_MS == channel::MIN_INTERVAL_MS);
+    assert!(CTRLCHAN_MAX_INTERVAL_MS == channel::MAX_INTERVAL_MS);
+    assert!(CTRLCHAN_MAX_ID_LEN as usize == channel::MAX_ID_LEN);
+    assert!(CTRLCHAN_DEFAULT_PONG_TIMEOUT_MS == keepalive::DEFAULT_PONG_TIMEOUT_MS);
+    assert!(CTRLCHAN_MIN_PONG_TIMEOUT_MS == keepalive::MIN_PONG_TIMEOUT_MS);
+    assert!(CTRLCHAN_MAX_PONG_TIMEOUT_MS == keepalive::MAX_PONG_TIMEOUT_MS);
+    assert!(CTRLCHAN_DEFAULT_MAX_CHANNELS == runtime::DEFAULT_MAX_CHANNELS);
+    assert!(CTRLCHAN_DEFAULT_COALESCING_MS == runtime::DEFAULT_COALESCING_MS);
+    assert!(CTRLCHAN_DEFAULT_MAX_MESSAGE_SIZE == websocket::DEFAULT_MAX_MESSAGE_SIZE);
+    assert!(CTRLCHAN_DEFAULT_OUTBOUND_LIMIT == websocket::DEFAULT_OUTBOUND_LIMIT);
+    assert!(CTRLCHAN_DEFAULT_CONNECT_TIMEOUT_MS == websocket::DEFAULT_CONNECT_TIMEOUT_MS);
+};
+
 /// Detail text of the last failed ctrlchan call on the calling thread ("" if the last call
 /// succeeded).
 ///

@@ -323,10 +323,10 @@ mod tests {
 
     #[test]
     fn typed_lookup_of_another_type_is_invalid_handle() {
-        let ka = insert(KeepAlive::new()).expect("a handle");
+        let ka = insert(KeepAlive::new()).expect("a handle"); // ok: test
         assert!(get::<KeepAlive>(ka).is_ok());
         let as_event: *const ctrlchan_event = ka.cast();
-        let (code, message) = failure(get::<Event>(as_event)).expect("a keep-alive is no event");
+        let (code, message) = failure(get::<Event>(as_event)).expect("a keep-alive is no event"); // ok: test
         assert_eq!(code, ResultCode::InvalidHandle);
         assert!(message.contains("not a live event"), "{message}");
         // Freeing it through the wrong type leaves it alone.
@@ -348,7 +348,7 @@ mod tests {
 
     #[test]
     fn double_free_is_a_no_op() {
-        let ev = insert(event()).expect("a handle");
+        let ev = insert(event()).expect("a handle"); // ok: test
         assert!(take::<Event>(ev).is_some());
         assert!(take::<Event>(ev).is_none());
         assert_eq!(failure(get::<Event>(ev)).map(|f| f.0), Some(ResultCode::InvalidHandle));
@@ -356,7 +356,7 @@ mod tests {
 
     #[test]
     fn lent_events_are_readable_not_freeable_and_end_with_the_loan() {
-        let loan = lend(event()).expect("a loan");
+        let loan = lend(event()).expect("a loan"); // ok: test
         let h = loan.handle();
         assert!(get::<Event>(h).is_ok());
         assert!(take::<Event>(h).is_none(), "ctrlchan_event_free ignores a lent event");
@@ -369,7 +369,7 @@ mod tests {
     fn tokens_are_unique_and_not_reused() {
         let mut seen = HashSet::new();
         for _ in 0..1000 {
-            let h = insert(KeepAlive::new()).expect("a handle");
+            let h = insert(KeepAlive::new()).expect("a handle"); // ok: test
             assert!(seen.insert(h.addr()), "token {:#x} handed out twice", h.addr());
             assert!(h.addr() % STRIDE as usize == 0 && h.addr() as u64 >= BASE);
             assert!(take::<KeepAlive>(h).is_some());
@@ -379,7 +379,7 @@ mod tests {
     #[test]
     fn a_full_token_space_reuses_only_freed_values() {
         let mut reg = Registry::new(4);
-        let tokens: Vec<u64> = (0..4).map(|_| reg.insert(Obj::Event(event()), None).expect("room")).collect();
+        let tokens: Vec<u64> = (0..4).map(|_| reg.insert(Obj::Event(event()), None).expect("room")).collect(); // ok: test
         assert_eq!(tokens, [BASE, BASE + 16, BASE + 32, BASE + 48]);
         assert_eq!(failure(reg.insert(Obj::Event(event()), None)).map(|f| f.0), Some(ResultCode::Io), "all live");
         assert!(reg.take::<Event>(tokens[2]).is_some());
@@ -393,15 +393,15 @@ mod tests {
 
     #[test]
     fn objects_find_their_live_handle_until_it_is_freed() {
-        let rt = Runtime::new().expect("a runtime");
-        let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("a websocket");
-        let h = insert(ws.clone()).expect("a handle");
+        let rt = Runtime::new().expect("a runtime"); // ok: test
+        let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("a websocket"); // ok: test
+        let h = insert(ws.clone()).expect("a handle"); // ok: test
         assert_eq!(handle_of(&ws), h);
-        let other = WebSocket::new(&rt, WebSocketKind::Stream).expect("a websocket");
+        let other = WebSocket::new(&rt, WebSocketKind::Stream).expect("a websocket"); // ok: test
         assert!(handle_of(&other).is_null(), "never registered");
         assert!(take::<WebSocket>(h).is_some());
         assert!(handle_of(&ws).is_null(), "freed");
-        assert!(REGISTRY.lock().tokens_by_address.get(&address_of(&ws)).is_none(), "entry removed");
-        rt.shutdown().expect("shutdown");
+        assert!(!REGISTRY.lock().tokens_by_address.contains_key(&address_of(&ws)), "entry removed");
+        rt.shutdown().expect("shutdown"); // ok: test
     }
 }

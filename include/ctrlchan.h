@@ -32,73 +32,60 @@
 #include <stdint.h>
 
 /*
- Largest HTTP response head accepted during the upgrade.
+ Smallest server keep-alive interval accepted by `ctrlchan_channel_new` and
+ `ctrlchan_channel_set_server_keepalive_interval`, in ms.
  */
-#define MAX_RESPONSE_HEAD (16 * 1024)
+#define CTRLCHAN_MIN_INTERVAL_MS 100
 
 /*
- Longest close reason: a control frame payload is at most 125 bytes, 2 of them the code.
+ Largest server keep-alive interval, in ms (24 h).
  */
-#define MAX_CLOSE_REASON 123
-
-/*
- Shortest server keep-alive interval, in ms.
- */
-#define MIN_INTERVAL_MS 100
-
-/*
- Longest server keep-alive interval, in ms (24 h).
- */
-#define MAX_INTERVAL_MS 86400000
+#define CTRLCHAN_MAX_INTERVAL_MS 86400000
 
 /*
  Longest channel id, in characters.
  */
-#define MAX_ID_LEN 64
+#define CTRLCHAN_MAX_ID_LEN 64
 
 /*
- Default maximum number of channels holding a slot in one runtime.
+ Default time a PING keep-alive waits for its pong, in ms.
  */
-#define DEFAULT_MAX_CHANNELS 65536
+#define CTRLCHAN_DEFAULT_PONG_TIMEOUT_MS 5000
 
 /*
- Default time a PING keep-alive waits for its pong.
+ Smallest pong timeout accepted by `ctrlchan_keepalive_set_pong_timeout`, in ms.
  */
-#define DEFAULT_PONG_TIMEOUT_MS 5000
-
-#define MIN_PONG_TIMEOUT_MS 10
-
-#define MAX_PONG_TIMEOUT_MS 86400000
+#define CTRLCHAN_MIN_PONG_TIMEOUT_MS 10
 
 /*
- Default largest incoming message (16 MiB).
+ Largest pong timeout, in ms (24 h).
  */
-#define DEFAULT_MAX_MESSAGE_SIZE (16 << 20)
+#define CTRLCHAN_MAX_PONG_TIMEOUT_MS 86400000
 
 /*
- Default outbound queue limit (16 MiB).
+ Default channel limit of a runtime (`ctrlchan_runtime_set_max_channels`).
  */
-#define DEFAULT_OUTBOUND_LIMIT (16 << 20)
+#define CTRLCHAN_DEFAULT_MAX_CHANNELS 65536
 
 /*
- Default connect timeout when 0 is passed (30 s).
+ Default coalescing window of a runtime, in ms (`ctrlchan_runtime_set_coalescing_window`).
  */
-#define DEFAULT_CONNECT_TIMEOUT_MS 30000
+#define CTRLCHAN_DEFAULT_COALESCING_MS 1000
 
 /*
- Read buffer per connection: small on purpose (thousands of idle connections), grows per frame.
+ Default largest incoming message, in bytes (16 MiB).
  */
-#define READ_BUFFER_SIZE 2048
+#define CTRLCHAN_DEFAULT_MAX_MESSAGE_SIZE (16 << 20)
 
 /*
- Default coalescing window.
+ Default outbound queue limit, in bytes (16 MiB).
  */
-#define DEFAULT_COALESCING_MS 1000
+#define CTRLCHAN_DEFAULT_OUTBOUND_LIMIT (16 << 20)
 
 /*
- Default queue limit, in events.
+ Connect timeout used when 0 is passed, in ms (30 s).
  */
-#define DEFAULT_QUEUE_LIMIT 65536
+#define CTRLCHAN_DEFAULT_CONNECT_TIMEOUT_MS 30000
 
 /*
  Every event kind (for `ctrlchan_channel_set_event_mask` / `ctrlchan_websocket_set_event_mask`).

@@ -2,9 +2,14 @@
 
 use std::fmt;
 
+use macro_rules_attribute::macro_rules_derive;
+
+use crate::c_enum::c_enum;
+
 /// Outcome of every fallible ctrlchan call. Values are fixed once released and never reused.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[macro_rules_derive(c_enum!)]
 pub enum ResultCode {
     /// Success.
     Ok = 0,
@@ -39,30 +44,6 @@ pub enum ResultCode {
     ProxyFailed = 14,
     /// Reserved for the event queue limit's diagnostics (events are never dropped).
     QueueFull = 15,
-}
-
-impl ResultCode {
-    /// Stable, upper-case name of the code (`"OK"`, `"INVALID_ARGUMENT"`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            ResultCode::Ok => "OK",
-            ResultCode::InvalidArgument => "INVALID_ARGUMENT",
-            ResultCode::InvalidHandle => "INVALID_HANDLE",
-            ResultCode::InvalidState => "INVALID_STATE",
-            ResultCode::Timeout => "TIMEOUT",
-            ResultCode::ConnectFailed => "CONNECT_FAILED",
-            ResultCode::TlsFailed => "TLS_FAILED",
-            ResultCode::HandshakeFailed => "HANDSHAKE_FAILED",
-            ResultCode::Closed => "CLOSED",
-            ResultCode::MessageTooLarge => "MESSAGE_TOO_LARGE",
-            ResultCode::BufferFull => "BUFFER_FULL",
-            ResultCode::Io => "IO",
-            ResultCode::Policy => "POLICY",
-            ResultCode::Panic => "PANIC",
-            ResultCode::ProxyFailed => "PROXY_FAILED",
-            ResultCode::QueueFull => "QUEUE_FULL",
-        }
-    }
 }
 
 /// An error: a result code plus human-readable detail.

@@ -19,6 +19,7 @@
 //!
 //! Where does a connection's state change? In `src/runtime/lifecycle.rs`, and nowhere else.
 
+mod c_enum;
 pub mod error;
 pub mod types;
 
@@ -33,6 +34,7 @@ pub mod api;
 pub mod ffi;
 
 pub use api::{Channel, KeepAlive, Runtime, WebSocket};
+pub use c_enum::UnknownValue;
 pub use error::{Error, Result, ResultCode};
 pub use state::{Event, Handler};
 pub use types::*;

@@ -1,8 +1,14 @@
-//! Plain enums and statistics structs shared by the safe API and the C ABI.
+//! Plain enums and statistics structs shared by the safe API and the C ABI. Each enum gets
+//! `TryFrom<u32>`, `VARIANTS` and `name()` from `c_enum!`.
+
+use macro_rules_attribute::macro_rules_derive;
+
+use crate::c_enum::c_enum;
 
 /// The two Windows websocket flavours.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[macro_rules_derive(c_enum!)]
 pub enum WebSocketKind {
     /// `MessageWebSocket`: whole messages, UTF-8 or binary.
     Message = 0,
@@ -13,6 +19,7 @@ pub enum WebSocketKind {
 /// Frame type of a message (Windows `SocketMessageType` order).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[macro_rules_derive(c_enum!)]
 pub enum MessageType {
     Binary = 0,
     Utf8 = 1,
@@ -21,6 +28,7 @@ pub enum MessageType {
 /// Windows `ControlChannelTriggerResourceType`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[macro_rules_derive(c_enum!)]
 pub enum ResourceType {
     /// Keep-alives by the runtime.
     RequestSoftwareSlot = 0,
@@ -31,6 +39,7 @@ pub enum ResourceType {
 /// Windows `ControlChannelTriggerStatus`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[macro_rules_derive(c_enum!)]
 pub enum Status {
     HardwareSlotRequested = 0,
     SoftwareSlotAllocated = 1,
@@ -44,6 +53,7 @@ pub enum Status {
 /// How a keep-alive task keeps the connection alive.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[macro_rules_derive(c_enum!)]
 pub enum KeepAliveMode {
     /// Ping with a unique payload; the matching pong must arrive within the pong timeout.
     Ping = 0,
@@ -54,6 +64,7 @@ pub enum KeepAliveMode {
 /// What an event reports.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[macro_rules_derive(c_enum!)]
 pub enum EventKind {
     /// A message arrived (Windows push notification).
     PushNotification = 0,
@@ -81,6 +92,7 @@ pub enum EventKind {
 /// `ControlChannelTriggerResetReason` values, plus ours from 16 on.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[macro_rules_derive(c_enum!)]
 pub enum ResetReason {
     /// Windows only; never raised on Linux.
     FastUserSwitched = 0,
@@ -146,6 +158,7 @@ pub struct ChannelStats {
 /// Lifecycle of a websocket.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[macro_rules_derive(c_enum!)]
 pub enum WebSocketState {
     New = 0,
     Connecting = 1,

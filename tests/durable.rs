@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ctrlchan::{
-    Channel, Event, EventKind, KeepAlive, MessageType, ReconnectPolicy, ResetReason, ResourceType, ResultCode,
-    Runtime, WebSocket, WebSocketKind, WebSocketState,
+    Channel, Event, EventKind, KeepAlive, MessageType, ReconnectPolicy, ResetReason, ResourceType, ResultCode, Runtime,
+    WebSocket, WebSocketKind, WebSocketState,
 };
 use tungstenite::Message;
 

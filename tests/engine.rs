@@ -520,12 +520,15 @@ fn release_of_an_open_websocket_closes_gracefully_without_events() {
     ws.release();
     assert_eq!(ws.state(), ctrlchan::WebSocketState::Closed);
     let seen = rx.recv_timeout(Duration::from_secs(10)).expect("server report");
-    assert_eq!(seen, vec![
+    assert_eq!(
+        seen,
+        vec![
             "text last words".to_string(),
             "close 1001".into(),
             "client waits for our reply".into(),
             "clean end".into()
-        ]);
+        ]
+    );
     assert!(rt.next_event(Duration::from_millis(300)).is_err(), "no event after release");
     assert_eq!(rt.stats().connections_open, 0);
 }

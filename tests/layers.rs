@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// Layer of each top-level module, bottom to top.
 const LAYERS: &[(&str, u8)] =
-    &[("error", 0), ("types", 0), ("protocol", 1), ("state", 2), ("runtime", 3), ("api", 4), ("ffi", 5)];
+    &[("error", 0), ("types", 0), ("c_enum", 0), ("protocol", 1), ("state", 2), ("runtime", 3), ("api", 4), ("ffi", 5)];
 
 fn layer_of(module: &str) -> Option<u8> {
     LAYERS.iter().find(|(m, _)| *m == module).map(|(_, l)| *l)

@@ -1,26 +1,20 @@
 //! `ctrlchan_channel`: ControlChannelTrigger.
 
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::args::{out_arg, str_arg, ResourceTypeArg};
+use super::boundary::ffi_fn;
 use super::event::{ctrlchan_event_callback, ctrlchan_finalizer, install_handler};
-use super::handles::{self, Obj};
+use super::handles::{self, get, get_opt};
 use super::keepalive::ctrlchan_keepalive;
 use super::runtime::ctrlchan_runtime;
 use super::websocket::ctrlchan_websocket;
-use super::{ffi_get, ffi_guard, out_arg, str_arg, ResourceTypeArg};
-use crate::error::{Error, ResultCode};
-use crate::types::{ResourceType, Status};
-use crate::Channel;
+use crate::{Channel, KeepAlive, ResourceType, ResultCode, Runtime, Status, WebSocket};
 
 /// A control channel (ControlChannelTrigger).
 pub struct ctrlchan_channel {
     _private: [u8; 0],
-}
-
-fn ch(p: *const ctrlchan_channel) -> Result<std::sync::Arc<Channel>, Error> {
-    handles::channel(p as usize)
 }
 
 /// Creates a control channel: `channel_id` (1 to 64 characters, UTF-8), the server keep-alive
@@ -40,17 +34,14 @@ pub extern "C" fn ctrlchan_channel_new(
     type_: ResourceTypeArg,
     out: *mut *mut ctrlchan_channel,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let r = handles::runtime(rt as usize)?;
+    ffi_fn! {
+        let r = get::<Runtime>(rt)?;
         let id = unsafe { str_arg(channel_id, "channel_id") }?;
         let t = type_.get()?;
         let out = out_arg(out, "out")?;
-        let c = Channel::new(&r, id, server_keepalive_interval_ms, t)?;
-        let token = handles::insert(Obj::Channel(c.clone()));
-        c.user_token.store(token, Ordering::Release);
-        *out = token as *mut ctrlchan_channel;
+        *out = handles::insert(Channel::new(&r, id, server_keepalive_interval_ms, t)?)?;
         Ok(())
-    })
+    }
 }
 
 /// Closes the channel (see `ctrlchan_channel_close`) and frees the handle. The transport
@@ -60,15 +51,12 @@ pub extern "C" fn ctrlchan_channel_new(
 /// handle is a no-op. Thread rules: any thread, including callbacks.
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_free(ch: *mut ctrlchan_channel) {
-    let _ = ffi_guard(|| {
-        let token = ch as usize;
-        if let Some(Obj::Channel(_)) = handles::get(token) {
-            if let Some(Obj::Channel(c)) = handles::remove(token) {
-                c.close()?;
-            }
+    ffi_fn! {
+        match handles::take::<Channel>(ch) {
+            Some(c) => c.close(),
+            None => Ok(()),
         }
-        Ok(())
-    });
+    }
 }
 
 /// Makes `ws` the channel's transport (Windows `UsingTransport`). Call before connecting `ws`.
@@ -85,11 +73,11 @@ pub extern "C" fn ctrlchan_channel_using_transport(
     ch: *mut ctrlchan_channel,
     ws: *mut ctrlchan_websocket,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let c = self::ch(ch)?;
-        let w = handles::websocket(ws as usize)?;
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
+        let w = get::<WebSocket>(ws)?;
         c.using_transport(&w)
-    })
+    }
 }
 
 /// Registers the connected channel for keep-alives and push delivery (Windows
@@ -103,12 +91,12 @@ pub extern "C" fn ctrlchan_channel_using_transport(
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` (NULL out); `INVALID_STATE` (channel closed).
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_wait_for_push_enabled(ch: *mut ctrlchan_channel, out: *mut Status) -> ResultCode {
-    ffi_guard(|| {
-        let c = self::ch(ch)?;
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
         let out = out_arg(out, "out")?;
         *out = c.wait_for_push_enabled()?;
         Ok(())
-    })
+    }
 }
 
 /// Binds a keep-alive task to the channel's keep-alive trigger. `task == NULL` restores the
@@ -124,11 +112,10 @@ pub extern "C" fn ctrlchan_channel_set_keepalive(
     ch: *mut ctrlchan_channel,
     task: *mut ctrlchan_keepalive,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let c = self::ch(ch)?;
-        let t = if task.is_null() { None } else { Some(handles::keepalive(task as usize)?) };
-        c.set_keepalive(t)
-    })
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
+        c.set_keepalive(get_opt::<KeepAlive>(task)?)
+    }
 }
 
 /// Sets the channel's event callback (push notifications, keep-alives, close, disconnect,
@@ -147,10 +134,10 @@ pub extern "C" fn ctrlchan_channel_set_event_handler(
     userdata: *mut c_void,
     finalizer: ctrlchan_finalizer,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let c = self::ch(ch)?;
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
         install_handler(cb, userdata, finalizer, |h| c.set_handler(h))
-    })
+    }
 }
 
 /// The interval keep-alives follow now, in ms: min(server interval, network interval).
@@ -161,7 +148,11 @@ pub extern "C" fn ctrlchan_channel_current_keepalive_interval(
     ch: *const ctrlchan_channel,
     out_ms: *mut u32,
 ) -> ResultCode {
-    ffi_get(|| self::ch(ch), out_ms, "out_ms", |c| c.current_keepalive_interval_ms())
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
+        *out_arg(out_ms, "out_ms")? = c.current_keepalive_interval_ms();
+        Ok(())
+    }
 }
 
 /// Halves the network keep-alive interval (not below 100 ms), for example after the app saw a
@@ -170,7 +161,7 @@ pub extern "C" fn ctrlchan_channel_current_keepalive_interval(
 /// Errors: `INVALID_HANDLE`; `INVALID_STATE` (channel closed).
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_decrease_network_keepalive_interval(ch: *mut ctrlchan_channel) -> ResultCode {
-    ffi_guard(|| self::ch(ch)?.decrease_network_keepalive_interval())
+    ffi_fn! { get::<Channel>(ch)?.decrease_network_keepalive_interval() }
 }
 
 /// Waits up to `timeout_ms` until every message queued on the transport reached the kernel.
@@ -180,10 +171,7 @@ pub extern "C" fn ctrlchan_channel_decrease_network_keepalive_interval(ch: *mut 
 /// channel closed); `INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_flush_transport(ch: *mut ctrlchan_channel, timeout_ms: u32) -> ResultCode {
-    ffi_guard(|| {
-        let c = self::ch(ch)?;
-        c.flush_transport(Duration::from_millis(timeout_ms as u64))
-    })
+    ffi_fn! { get::<Channel>(ch)?.flush_transport(Duration::from_millis(timeout_ms as u64)) }
 }
 
 /// Closes the channel: stops keep-alives, releases its slot, detaches the transport (which stays
@@ -193,7 +181,7 @@ pub extern "C" fn ctrlchan_channel_flush_transport(ch: *mut ctrlchan_channel, ti
 /// Errors: `INVALID_HANDLE`. Thread rules: any thread, including callbacks.
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_close(ch: *mut ctrlchan_channel) -> ResultCode {
-    ffi_guard(|| self::ch(ch)?.close())
+    ffi_fn! { get::<Channel>(ch)?.close() }
 }
 
 /// The channel id given at creation.
@@ -202,11 +190,11 @@ pub extern "C" fn ctrlchan_channel_close(ch: *mut ctrlchan_channel) -> ResultCod
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_get_id(ch: *const ctrlchan_channel, out: *mut *const c_char) -> ResultCode {
-    ffi_guard(|| {
-        let c = self::ch(ch)?;
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
         *out_arg(out, "out")? = c.id_cstr().as_ptr();
         Ok(())
-    })
+    }
 }
 
 /// The server keep-alive interval, in ms.
@@ -217,7 +205,11 @@ pub extern "C" fn ctrlchan_channel_get_server_keepalive_interval(
     ch: *const ctrlchan_channel,
     out_ms: *mut u32,
 ) -> ResultCode {
-    ffi_get(|| self::ch(ch), out_ms, "out_ms", |c| c.server_keepalive_interval_ms())
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
+        *out_arg(out_ms, "out_ms")? = c.server_keepalive_interval_ms();
+        Ok(())
+    }
 }
 
 /// Changes the server keep-alive interval, in ms (100 ... 86 400 000), like setting Windows
@@ -228,7 +220,7 @@ pub extern "C" fn ctrlchan_channel_get_server_keepalive_interval(
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` out of range; `INVALID_STATE` (channel closed).
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_set_server_keepalive_interval(ch: *mut ctrlchan_channel, ms: u32) -> ResultCode {
-    ffi_guard(|| self::ch(ch)?.set_server_keepalive_interval_ms(ms))
+    ffi_fn! { get::<Channel>(ch)?.set_server_keepalive_interval_ms(ms) }
 }
 
 /// The resource type given at creation.
@@ -239,5 +231,9 @@ pub extern "C" fn ctrlchan_channel_get_resource_type(
     ch: *const ctrlchan_channel,
     out: *mut ResourceType,
 ) -> ResultCode {
-    ffi_get(|| self::ch(ch), out, "out", |c| c.resource_type())
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
+        *out_arg(out, "out")? = c.resource_type();
+        Ok(())
+    }
 }

@@ -1,13 +1,15 @@
 //! The C ABI of durable, quiet channels: event masks, the bounded queue, per-channel stats, the
 //! reconnect policy, and the event getters of RECONNECTING / RESET / INTERVAL_CHANGED.
 
+use super::args::out_arg;
+use super::boundary::ffi_fn;
 use super::channel::ctrlchan_channel;
-use super::handles;
+use super::handles::get;
 use super::runtime::{ctrlchan_event, ctrlchan_runtime};
 use super::websocket::ctrlchan_websocket;
-use super::{ffi_get, ffi_guard, ffi_value, out_arg};
 use crate::error::ResultCode;
 use crate::types::{ChannelStats, ReconnectPolicy, ResetReason};
+use crate::{Channel, Event, Runtime, WebSocket};
 
 /// Every event kind (for `ctrlchan_channel_set_event_mask` / `ctrlchan_websocket_set_event_mask`).
 pub const CTRLCHAN_EVENT_MASK_ALL: u32 = 0xFFFF_FFFF;
@@ -25,13 +27,17 @@ pub const CTRLCHAN_DEFAULT_EVENT_QUEUE_LIMIT: u32 = 65_536;
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_set_event_mask(ch: *mut ctrlchan_channel, mask: u32) -> ResultCode {
-    ffi_guard(|| handles::channel(ch as usize)?.set_event_mask(mask))
+    ffi_fn! { get::<Channel>(ch)?.set_event_mask(mask) }
 }
 
 /// The channel's event mask. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_get_event_mask(ch: *const ctrlchan_channel, out: *mut u32) -> ResultCode {
-    ffi_get(|| handles::channel(ch as usize), out, "out", |c| c.event_mask())
+    ffi_fn! {
+        let o = get::<Channel>(ch)?;
+        *out_arg(out, "out")? = o.event_mask();
+        Ok(())
+    }
 }
 
 /// Which event kinds the websocket produces while it is no channel's transport (bits
@@ -40,13 +46,17 @@ pub extern "C" fn ctrlchan_channel_get_event_mask(ch: *const ctrlchan_channel, o
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`.
 #[no_mangle]
 pub extern "C" fn ctrlchan_websocket_set_event_mask(ws: *mut ctrlchan_websocket, mask: u32) -> ResultCode {
-    ffi_guard(|| handles::websocket(ws as usize)?.set_event_mask(mask))
+    ffi_fn! { get::<WebSocket>(ws)?.set_event_mask(mask) }
 }
 
 /// The websocket's own event mask. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_websocket_get_event_mask(ws: *const ctrlchan_websocket, out: *mut u32) -> ResultCode {
-    ffi_get(|| handles::websocket(ws as usize), out, "out", |w| w.event_mask())
+    ffi_fn! {
+        let o = get::<WebSocket>(ws)?;
+        *out_arg(out, "out")? = o.event_mask();
+        Ok(())
+    }
 }
 
 /// Bounds the runtime queue (default 65 536 events). When it is full the runtime stops reading
@@ -56,13 +66,17 @@ pub extern "C" fn ctrlchan_websocket_get_event_mask(ws: *const ctrlchan_websocke
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if 0.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_set_event_queue_limit(rt: *mut ctrlchan_runtime, max_events: u32) -> ResultCode {
-    ffi_guard(|| handles::runtime(rt as usize)?.set_event_queue_limit(max_events))
+    ffi_fn! { get::<Runtime>(rt)?.set_event_queue_limit(max_events) }
 }
 
 /// The runtime queue's limit. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_get_event_queue_limit(rt: *const ctrlchan_runtime, out: *mut u32) -> ResultCode {
-    ffi_get(|| handles::runtime(rt as usize), out, "out", |r| r.event_queue_limit())
+    ffi_fn! {
+        let o = get::<Runtime>(rt)?;
+        *out_arg(out, "out")? = o.event_queue_limit();
+        Ok(())
+    }
 }
 
 /// FOR TESTS: behaves as if the machine had just resumed from a suspend of `ms` milliseconds:
@@ -72,7 +86,7 @@ pub extern "C" fn ctrlchan_runtime_get_event_queue_limit(rt: *const ctrlchan_run
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_STATE` if shut down.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_simulate_suspend(rt: *mut ctrlchan_runtime, ms: u32) -> ResultCode {
-    ffi_guard(|| handles::runtime(rt as usize)?.simulate_suspend(ms))
+    ffi_fn! { get::<Runtime>(rt)?.simulate_suspend(ms) }
 }
 
 /// Reads the channel's counters: keep-alives sent and acknowledged, reconnects, the last and
@@ -82,19 +96,23 @@ pub extern "C" fn ctrlchan_runtime_simulate_suspend(rt: *mut ctrlchan_runtime, m
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_channel_get_stats(ch: *const ctrlchan_channel, out: *mut ChannelStats) -> ResultCode {
-    ffi_get(|| handles::channel(ch as usize), out, "out", |c| c.statistics())
+    ffi_fn! {
+        let o = get::<Channel>(ch)?;
+        *out_arg(out, "out")? = o.statistics();
+        Ok(())
+    }
 }
 
 /// Fills `*out` with the default policy: initial 1 000 ms, cap 60 000 ms, x1.6, +/- 20 %
 /// jitter, unlimited attempts. NULL is ignored.
 #[no_mangle]
 pub extern "C" fn ctrlchan_reconnect_policy_default(out: *mut ReconnectPolicy) {
-    let _ = ffi_guard(|| {
+    ffi_fn! {
         if !out.is_null() {
             *out_arg(out, "out")? = ReconnectPolicy::default();
         }
         Ok(())
-    });
+    }
 }
 
 /// Sets the channel's reconnect policy (`p == NULL`: off, the default). The policy is copied.
@@ -131,12 +149,12 @@ pub extern "C" fn ctrlchan_channel_set_reconnect_policy(
     ch: *mut ctrlchan_channel,
     p: *const ReconnectPolicy,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let c = handles::channel(ch as usize)?;
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
         // SAFETY: the caller promises a readable policy struct when non-NULL.
         let policy = if p.is_null() { None } else { Some(unsafe { *p }) };
         c.set_reconnect_policy(policy)
-    })
+    }
 }
 
 /// The channel's reconnect policy: writes it to `*out` and `*enabled = true`, or `*enabled =
@@ -149,8 +167,8 @@ pub extern "C" fn ctrlchan_channel_get_reconnect_policy(
     out: *mut ReconnectPolicy,
     enabled: *mut bool,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let c = handles::channel(ch as usize)?;
+    ffi_fn! {
+        let c = get::<Channel>(ch)?;
         let out = out_arg(out, "out")?;
         let enabled = out_arg(enabled, "enabled")?;
         match c.reconnect_policy() {
@@ -161,37 +179,30 @@ pub extern "C" fn ctrlchan_channel_get_reconnect_policy(
             None => *enabled = false,
         }
         Ok(())
-    })
-}
-
-fn with_event<T>(ev: *const ctrlchan_event, default: T, f: impl FnOnce(&crate::Event) -> T) -> T {
-    ffi_value(default, || {
-        let e = handles::event(ev as usize)?;
-        Ok(f(&e))
-    })
+    }
 }
 
 /// RECONNECTING: the attempt this event announces, from 1 (0 for other kinds or an invalid event).
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_attempt(ev: *const ctrlchan_event) -> u32 {
-    with_event(ev, 0, |e| e.attempt)
+    ffi_fn! { Ok(get::<Event>(ev)?.attempt) }
 }
 
 /// RECONNECTING: the wait before this attempt, in ms (0 for other kinds or an invalid event).
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_delay_ms(ev: *const ctrlchan_event) -> u32 {
-    with_event(ev, 0, |e| e.delay_ms)
+    ffi_fn! { Ok(get::<Event>(ev)?.delay_ms) }
 }
 
 /// INTERVAL_CHANGED: the new network keep-alive interval in ms (0 otherwise).
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_interval_ms(ev: *const ctrlchan_event) -> u32 {
-    with_event(ev, 0, |e| e.interval_ms)
+    ffi_fn! { Ok(get::<Event>(ev)?.interval_ms) }
 }
 
 /// RESET: why the channel has a fresh transport (NEW_TRANSPORT for other kinds or an invalid
 /// event).
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_reset_reason(ev: *const ctrlchan_event) -> ResetReason {
-    with_event(ev, ResetReason::NewTransport, |e| e.reset_reason)
+    ffi_fn! { Ok(get::<Event>(ev)?.reset_reason) }
 }

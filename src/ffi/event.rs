@@ -4,14 +4,13 @@ use std::ffi::{c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use super::args::out_arg;
+use super::boundary::ffi_fn;
 use super::channel::ctrlchan_channel;
-use super::handles::{self, Obj};
+use super::handles::{self, get};
 use super::runtime::ctrlchan_event;
 use super::websocket::ctrlchan_websocket;
-use super::{ffi_guard, ffi_value, out_arg};
-use crate::error::ResultCode;
-use crate::types::{EventKind, MessageType};
-use crate::{Event, Handler};
+use crate::{Channel, Error, Event, EventKind, Handler, MessageType, ResultCode, WebSocket};
 
 /// Event callback. `ev` is borrowed for the duration of the call only: read what you need (or
 /// copy it) before returning; do not free it. Runs on the runtime thread: keep it short, and do
@@ -64,9 +63,10 @@ fn make_handler(
     let armed = Arc::new(AtomicBool::new(true));
     let c = CCallback { cb, userdata, finalizer, armed: armed.clone() };
     let h: Handler = Arc::new(move |ev: &Event| {
-        let token = handles::insert(Obj::Event(Arc::new(ev.clone()), false));
-        c.call(token as *const ctrlchan_event);
-        handles::remove(token);
+        // Lending fails only when every handle value is live, which memory does not allow.
+        if let Ok(loan) = handles::lend(Arc::new(ev.clone())) {
+            c.call(loan.handle());
+        }
     });
     (h, armed)
 }
@@ -77,8 +77,8 @@ pub(crate) fn install_handler(
     cb: ctrlchan_event_callback,
     userdata: *mut c_void,
     finalizer: ctrlchan_finalizer,
-    set: impl FnOnce(Option<Handler>) -> Result<(), crate::Error>,
-) -> Result<(), crate::Error> {
+    set: impl FnOnce(Option<Handler>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let Some(cb) = cb else { return set(None) };
     let (h, armed) = make_handler(cb, userdata, finalizer);
     let r = set(Some(h.clone()));
@@ -96,20 +96,10 @@ pub(crate) fn install_handler(
 /// Thread rules: any thread.
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_free(ev: *mut ctrlchan_event) {
-    let _ = ffi_guard(|| {
-        let token = ev as usize;
-        if let Some(Obj::Event(_, true)) = handles::get(token) {
-            handles::remove(token);
-        }
+    ffi_fn! {
+        drop(handles::take::<Event>(ev));
         Ok(())
-    });
-}
-
-fn with_event<T>(ev: *const ctrlchan_event, default: T, f: impl FnOnce(&Event) -> T) -> T {
-    ffi_value(default, || {
-        let e = handles::event(ev as usize)?;
-        Ok(f(&e))
-    })
+    }
 }
 
 /// The event's kind. An invalid event yields `CTRLCHAN_EVENT_KIND_TRANSPORT_DISCONNECTED` and sets
@@ -118,7 +108,7 @@ fn with_event<T>(ev: *const ctrlchan_event, default: T, f: impl FnOnce(&Event) -
 /// Thread rules: any thread while the event is alive.
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_kind(ev: *const ctrlchan_event) -> EventKind {
-    with_event(ev, EventKind::TransportDisconnected, |e| e.kind)
+    ffi_fn! { Ok(get::<Event>(ev)?.kind) }
 }
 
 /// The channel the event belongs to, or NULL if the websocket is not a channel's transport (or
@@ -127,14 +117,7 @@ pub extern "C" fn ctrlchan_event_get_kind(ev: *const ctrlchan_event) -> EventKin
 /// Ownership: borrowed; do not free it through this pointer. Thread rules: any thread.
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_channel(ev: *const ctrlchan_event) -> *mut ctrlchan_channel {
-    with_event(ev, std::ptr::null_mut(), |e| {
-        let token = e.channel.as_ref().map(|c| c.user_token.load(Ordering::Acquire)).unwrap_or(0);
-        if handles::contains(token) {
-            token as *mut ctrlchan_channel
-        } else {
-            std::ptr::null_mut()
-        }
-    })
+    ffi_fn! { Ok(get::<Event>(ev)?.channel.as_ref().map_or(std::ptr::null_mut(), |c| handles::handle_of::<Channel>(handles::state_key(c)))) }
 }
 
 /// The websocket that produced the event, or NULL if its handle was freed.
@@ -142,14 +125,7 @@ pub extern "C" fn ctrlchan_event_get_channel(ev: *const ctrlchan_event) -> *mut 
 /// Ownership: borrowed; do not free it through this pointer. Thread rules: any thread.
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_websocket(ev: *const ctrlchan_event) -> *mut ctrlchan_websocket {
-    with_event(ev, std::ptr::null_mut(), |e| {
-        let token = e.websocket.as_ref().map(|w| w.user_token.load(Ordering::Acquire)).unwrap_or(0);
-        if handles::contains(token) {
-            token as *mut ctrlchan_websocket
-        } else {
-            std::ptr::null_mut()
-        }
-    })
+    ffi_fn! { Ok(get::<Event>(ev)?.websocket.as_ref().map_or(std::ptr::null_mut(), |w| handles::handle_of::<WebSocket>(handles::state_key(w)))) }
 }
 
 /// The channel id ("" if the event has no channel; also "" for an invalid event).
@@ -157,13 +133,13 @@ pub extern "C" fn ctrlchan_event_get_websocket(ev: *const ctrlchan_event) -> *mu
 /// Ownership: owned by the event; valid while the event lives. Never NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_channel_id(ev: *const ctrlchan_event) -> *const c_char {
-    with_event(ev, c"".as_ptr(), |e| e.channel_id_cstr().as_ptr())
+    ffi_fn! { Ok(get::<Event>(ev)?.channel_id_cstr().as_ptr()) }
 }
 
 /// Message type of a `PUSH_NOTIFICATION` (BINARY for other kinds).
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_message_type(ev: *const ctrlchan_event) -> MessageType {
-    with_event(ev, MessageType::Binary, |e| e.message_type)
+    ffi_fn! { Ok(get::<Event>(ev)?.message_type) }
 }
 
 /// The payload of a `PUSH_NOTIFICATION` (empty for other kinds).
@@ -177,21 +153,21 @@ pub extern "C" fn ctrlchan_event_get_data(
     data: *mut *const u8,
     len: *mut usize,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let e = handles::event(ev as usize)?;
+    ffi_fn! {
+        let e = get::<Event>(ev)?;
         let data = out_arg(data, "data")?;
         let len = out_arg(len, "len")?;
         // The payload lives inside the Arc'd event kept by the registry.
         *data = if e.data.is_empty() { std::ptr::null() } else { e.data.as_ptr() };
         *len = e.data.len();
         Ok(())
-    })
+    }
 }
 
 /// Close code of a `CLOSED` event (1005 if the peer sent none; 0 for other kinds).
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_close_code(ev: *const ctrlchan_event) -> u16 {
-    with_event(ev, 0, |e| e.close_code)
+    ffi_fn! { Ok(get::<Event>(ev)?.close_code) }
 }
 
 /// Close reason (`CLOSED`), failure detail (`TRANSPORT_DISCONNECTED`: EOF, reset, I/O error or
@@ -200,13 +176,13 @@ pub extern "C" fn ctrlchan_event_get_close_code(ev: *const ctrlchan_event) -> u1
 /// Ownership: owned by the event; valid while the event lives. Never NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_reason(ev: *const ctrlchan_event) -> *const c_char {
-    with_event(ev, c"".as_ptr(), |e| e.reason_cstr().as_ptr())
+    ffi_fn! { Ok(get::<Event>(ev)?.reason_cstr().as_ptr()) }
 }
 
 /// Round-trip time in microseconds of a `KEEPALIVE` event in PING mode (0 otherwise).
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_rtt_us(ev: *const ctrlchan_event) -> u64 {
-    with_event(ev, 0, |e| e.rtt_us)
+    ffi_fn! { Ok(get::<Event>(ev)?.rtt_us) }
 }
 
 /// The failure behind an event, as a result code: `CONNECT_FAILED` events carry the connect error
@@ -218,5 +194,5 @@ pub extern "C" fn ctrlchan_event_get_rtt_us(ev: *const ctrlchan_event) -> u64 {
 /// Thread rules: any thread while the event is alive.
 #[no_mangle]
 pub extern "C" fn ctrlchan_event_get_result(ev: *const ctrlchan_event) -> ResultCode {
-    with_event(ev, ResultCode::InvalidHandle, |e| e.result)
+    ffi_fn! { Ok(get::<Event>(ev)?.result) }
 }

@@ -1,13 +1,10 @@
 //! `ctrlchan_keepalive`: the WebSocketKeepAlive background task.
 
-use std::sync::atomic::Ordering;
-
+use super::args::{out_arg, KeepAliveModeArg};
+use super::boundary::ffi_fn;
 use super::channel::ctrlchan_channel;
-use super::handles::{self, Obj};
-use super::{ffi_get, ffi_guard, out_arg, KeepAliveModeArg};
-use crate::error::ResultCode;
-use crate::types::KeepAliveMode;
-use crate::KeepAlive;
+use super::handles::{self, get};
+use crate::{Channel, KeepAlive, KeepAliveMode, ResultCode};
 
 /// A keep-alive task (WebSocketKeepAlive). One task may serve many channels.
 pub struct ctrlchan_keepalive {
@@ -20,14 +17,11 @@ pub struct ctrlchan_keepalive {
 /// Thread rules: any thread. Errors: `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_keepalive_new(out: *mut *mut ctrlchan_keepalive) -> ResultCode {
-    ffi_guard(|| {
+    ffi_fn! {
         let out = out_arg(out, "out")?;
-        let k = KeepAlive::new();
-        let token = handles::insert(Obj::KeepAlive(k.clone()));
-        k.user_token.store(token, Ordering::Release);
-        *out = token as *mut ctrlchan_keepalive;
+        *out = handles::insert(KeepAlive::new())?;
         Ok(())
-    })
+    }
 }
 
 /// PING (default): a ping with a unique payload; only the matching pong acknowledges it (a
@@ -39,11 +33,11 @@ pub extern "C" fn ctrlchan_keepalive_new(out: *mut *mut ctrlchan_keepalive) -> R
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` for an unknown mode.
 #[no_mangle]
 pub extern "C" fn ctrlchan_keepalive_set_mode(ka: *mut ctrlchan_keepalive, mode: KeepAliveModeArg) -> ResultCode {
-    ffi_guard(|| {
-        let k = handles::keepalive(ka as usize)?;
+    ffi_fn! {
+        let k = get::<KeepAlive>(ka)?;
         k.set_mode(mode.get()?);
         Ok(())
-    })
+    }
 }
 
 /// How long a PING keep-alive waits for its pong, in ms (10 ... 86 400 000; default 5000).
@@ -51,7 +45,7 @@ pub extern "C" fn ctrlchan_keepalive_set_mode(ka: *mut ctrlchan_keepalive, mode:
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` out of range.
 #[no_mangle]
 pub extern "C" fn ctrlchan_keepalive_set_pong_timeout(ka: *mut ctrlchan_keepalive, ms: u32) -> ResultCode {
-    ffi_guard(|| handles::keepalive(ka as usize)?.set_pong_timeout_ms(ms))
+    ffi_fn! { get::<KeepAlive>(ka)?.set_pong_timeout_ms(ms) }
 }
 
 /// Sends one keep-alive on `ch`'s transport now, with this task's mode and pong timeout
@@ -63,11 +57,11 @@ pub extern "C" fn ctrlchan_keepalive_set_pong_timeout(ka: *mut ctrlchan_keepaliv
 /// `CLOSED` (transport closed).
 #[no_mangle]
 pub extern "C" fn ctrlchan_keepalive_run(ka: *mut ctrlchan_keepalive, ch: *mut ctrlchan_channel) -> ResultCode {
-    ffi_guard(|| {
-        let k = handles::keepalive(ka as usize)?;
-        let c = handles::channel(ch as usize)?;
+    ffi_fn! {
+        let k = get::<KeepAlive>(ka)?;
+        let c = get::<Channel>(ch)?;
         k.run(&c)
-    })
+    }
 }
 
 /// Frees the task handle. Channels using it keep their own reference.
@@ -76,13 +70,10 @@ pub extern "C" fn ctrlchan_keepalive_run(ka: *mut ctrlchan_keepalive, ch: *mut c
 /// handle is a no-op. Thread rules: any thread.
 #[no_mangle]
 pub extern "C" fn ctrlchan_keepalive_free(ka: *mut ctrlchan_keepalive) {
-    let _ = ffi_guard(|| {
-        let token = ka as usize;
-        if let Some(Obj::KeepAlive(_)) = handles::get(token) {
-            handles::remove(token);
-        }
+    ffi_fn! {
+        drop(handles::take::<KeepAlive>(ka));
         Ok(())
-    });
+    }
 }
 
 /// The task's mode.
@@ -90,7 +81,11 @@ pub extern "C" fn ctrlchan_keepalive_free(ka: *mut ctrlchan_keepalive) {
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_keepalive_get_mode(ka: *const ctrlchan_keepalive, out: *mut KeepAliveMode) -> ResultCode {
-    ffi_get(|| handles::keepalive(ka as usize), out, "out", |k| k.mode())
+    ffi_fn! {
+        let k = get::<KeepAlive>(ka)?;
+        *out_arg(out, "out")? = k.mode();
+        Ok(())
+    }
 }
 
 /// The task's pong timeout in ms.
@@ -98,5 +93,9 @@ pub extern "C" fn ctrlchan_keepalive_get_mode(ka: *const ctrlchan_keepalive, out
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_keepalive_get_pong_timeout(ka: *const ctrlchan_keepalive, out_ms: *mut u32) -> ResultCode {
-    ffi_get(|| handles::keepalive(ka as usize), out_ms, "out_ms", |k| k.pong_timeout_ms())
+    ffi_fn! {
+        let k = get::<KeepAlive>(ka)?;
+        *out_arg(out_ms, "out_ms")? = k.pong_timeout_ms();
+        Ok(())
+    }
 }

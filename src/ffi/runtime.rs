@@ -3,11 +3,12 @@
 use std::ffi::c_int;
 use std::time::Duration;
 
-use super::handles::{self, Obj};
-use super::{ffi_get, ffi_guard, out_arg};
-use crate::error::ResultCode;
-use crate::types::RuntimeStats;
-use crate::Runtime;
+use std::sync::Arc;
+
+use super::args::out_arg;
+use super::boundary::ffi_fn;
+use super::handles::{self, get};
+use crate::{ResultCode, Runtime, RuntimeStats};
 
 /// A runtime: one reactor thread owning every socket, timer and event queue of its objects.
 pub struct ctrlchan_runtime {
@@ -27,13 +28,11 @@ pub struct ctrlchan_event {
 /// Errors: `INVALID_ARGUMENT` if `out` is NULL; `IO` if the OS refuses epoll/eventfd/thread.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_new(out: *mut *mut ctrlchan_runtime) -> ResultCode {
-    ffi_guard(|| {
+    ffi_fn! {
         let out = out_arg(out, "out")?;
-        let rt = Runtime::new()?;
-        let token = handles::insert(Obj::Runtime(rt));
-        *out = token as *mut ctrlchan_runtime;
+        *out = handles::insert(Runtime::new()?)?;
         Ok(())
-    })
+    }
 }
 
 /// Closes every websocket of the runtime (close code 1001), stops keep-alives, joins the reactor
@@ -48,15 +47,12 @@ pub extern "C" fn ctrlchan_runtime_new(out: *mut *mut ctrlchan_runtime) -> Resul
 /// (`INVALID_STATE`).
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_free(rt: *mut ctrlchan_runtime) {
-    let _ = ffi_guard(|| {
-        let token = rt as usize;
-        match handles::get(token) {
-            Some(Obj::Runtime(_)) => {}
-            _ => return Ok(()),
+    ffi_fn! {
+        match handles::take::<Runtime>(rt) {
+            Some(r) => r.shutdown(),
+            None => Ok(()),
         }
-        let Some(Obj::Runtime(r)) = handles::remove(token) else { return Ok(()) };
-        r.shutdown()
-    });
+    }
 }
 
 /// Waits up to `timeout_ms` for the next queued event (events of channels and websockets that
@@ -73,14 +69,13 @@ pub extern "C" fn ctrlchan_runtime_next_event(
     timeout_ms: u32,
     out: *mut *mut ctrlchan_event,
 ) -> ResultCode {
-    ffi_guard(|| {
-        let r = handles::runtime(rt as usize)?;
+    ffi_fn! {
+        let r = get::<Runtime>(rt)?;
         let out = out_arg(out, "out")?;
         let ev = r.next_event(Duration::from_millis(timeout_ms as u64))?;
-        let token = handles::insert(Obj::Event(std::sync::Arc::new(ev), true));
-        *out = token as *mut ctrlchan_event;
+        *out = handles::insert(Arc::new(ev))?;
         Ok(())
-    })
+    }
 }
 
 /// A file descriptor that is readable (POLLIN) exactly while events are queued, for integrating
@@ -92,12 +87,11 @@ pub extern "C" fn ctrlchan_runtime_next_event(
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_event_fd(rt: *const ctrlchan_runtime, out: *mut c_int) -> ResultCode {
-    ffi_guard(|| {
-        let r = handles::runtime(rt as usize)?;
-        let out = out_arg(out, "out")?;
-        *out = r.event_fd();
+    ffi_fn! {
+        let r = get::<Runtime>(rt)?;
+        *out_arg(out, "out")? = r.event_fd();
         Ok(())
-    })
+    }
 }
 
 /// Reads the runtime's counters (wake-ups, keep-alives sent/acknowledged, messages, open
@@ -106,12 +100,11 @@ pub extern "C" fn ctrlchan_runtime_event_fd(rt: *const ctrlchan_runtime, out: *m
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_get_stats(rt: *const ctrlchan_runtime, out: *mut RuntimeStats) -> ResultCode {
-    ffi_guard(|| {
-        let r = handles::runtime(rt as usize)?;
-        let out = out_arg(out, "out")?;
-        *out = r.stats();
+    ffi_fn! {
+        let r = get::<Runtime>(rt)?;
+        *out_arg(out, "out")? = r.stats();
         Ok(())
-    })
+    }
 }
 
 /// Sets how many channels may hold a slot at once (default 65536). Beyond it
@@ -120,7 +113,7 @@ pub extern "C" fn ctrlchan_runtime_get_stats(rt: *const ctrlchan_runtime, out: *
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `max` is 0.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_set_max_channels(rt: *mut ctrlchan_runtime, max: u32) -> ResultCode {
-    ffi_guard(|| handles::runtime(rt as usize)?.set_max_channels(max))
+    ffi_fn! { get::<Runtime>(rt)?.set_max_channels(max) }
 }
 
 /// Sets the coalescing window (default 1000 ms; 0 disables): when the reactor wakes, every
@@ -130,7 +123,7 @@ pub extern "C" fn ctrlchan_runtime_set_max_channels(rt: *mut ctrlchan_runtime, m
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` above 3 600 000 ms.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_set_coalescing_window(rt: *mut ctrlchan_runtime, ms: u32) -> ResultCode {
-    ffi_guard(|| handles::runtime(rt as usize)?.set_coalescing_window(ms))
+    ffi_fn! { get::<Runtime>(rt)?.set_coalescing_window(ms) }
 }
 
 /// The channel limit set with `ctrlchan_runtime_set_max_channels` (default 65536).
@@ -138,7 +131,11 @@ pub extern "C" fn ctrlchan_runtime_set_coalescing_window(rt: *mut ctrlchan_runti
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_get_max_channels(rt: *const ctrlchan_runtime, out: *mut u32) -> ResultCode {
-    ffi_get(|| handles::runtime(rt as usize), out, "out", |r| r.max_channels())
+    ffi_fn! {
+        let r = get::<Runtime>(rt)?;
+        *out_arg(out, "out")? = r.max_channels();
+        Ok(())
+    }
 }
 
 /// The coalescing window in ms set with `ctrlchan_runtime_set_coalescing_window` (default 1000).
@@ -146,5 +143,9 @@ pub extern "C" fn ctrlchan_runtime_get_max_channels(rt: *const ctrlchan_runtime,
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
 #[no_mangle]
 pub extern "C" fn ctrlchan_runtime_get_coalescing_window(rt: *const ctrlchan_runtime, out_ms: *mut u32) -> ResultCode {
-    ffi_get(|| handles::runtime(rt as usize), out_ms, "out_ms", |r| r.coalescing_window_ms())
+    ffi_fn! {
+        let r = get::<Runtime>(rt)?;
+        *out_arg(out_ms, "out_ms")? = r.coalescing_window_ms();
+        Ok(())
+    }
 }

@@ -1,22 +1,17 @@
 //! `ctrlchan_websocket`: MessageWebSocket / StreamWebSocket.
 
 use std::ffi::{c_char, c_void};
-use std::sync::atomic::Ordering;
 
+use super::args::{bytes_arg, opt_str_arg, out_arg, str_arg, MessageTypeArg, WebSocketKindArg};
+use super::boundary::ffi_fn;
 use super::event::{ctrlchan_event_callback, ctrlchan_finalizer, install_handler};
-use super::handles::{self, Obj};
+use super::handles::{self, get};
 use super::runtime::ctrlchan_runtime;
-use super::{bytes_arg, ffi_get, ffi_guard, opt_str_arg, out_arg, str_arg, MessageTypeArg, WebSocketKindArg};
-use crate::types::{MessageType, WebSocketKind, WebSocketState, WebSocketStats};
-use crate::WebSocket;
+use crate::{Error, MessageType, ResultCode, Runtime, WebSocket, WebSocketKind, WebSocketState, WebSocketStats};
 
 /// A client websocket (kind MESSAGE or STREAM).
 pub struct ctrlchan_websocket {
     _private: [u8; 0],
-}
-
-fn ws(p: *const ctrlchan_websocket) -> Result<std::sync::Arc<WebSocket>, crate::Error> {
-    handles::websocket(p as usize)
 }
 
 /// Creates a websocket of `kind` (`CTRLCHAN_WEBSOCKET_KIND_MESSAGE` or `_STREAM`) on runtime `rt`.
@@ -32,17 +27,14 @@ pub extern "C" fn ctrlchan_websocket_new(
     rt: *mut ctrlchan_runtime,
     kind: WebSocketKindArg,
     out: *mut *mut ctrlchan_websocket,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let r = handles::runtime(rt as usize)?;
+) -> ResultCode {
+    ffi_fn! {
+        let r = get::<Runtime>(rt)?;
         let kind = kind.get()?;
         let out = out_arg(out, "out")?;
-        let w = WebSocket::new(&r, kind)?;
-        let token = handles::insert(Obj::WebSocket(w.clone()));
-        w.user_token.store(token, Ordering::Release);
-        *out = token as *mut ctrlchan_websocket;
+        *out = handles::insert(WebSocket::new(&r, kind)?)?;
         Ok(())
-    })
+    }
 }
 
 /// Closes the connection if open (close code 1001, no events), releases the event handler
@@ -53,15 +45,12 @@ pub extern "C" fn ctrlchan_websocket_new(
 /// Thread rules: any thread, including callbacks.
 #[no_mangle]
 pub extern "C" fn ctrlchan_websocket_free(ws: *mut ctrlchan_websocket) {
-    let _ = ffi_guard(|| {
-        let token = ws as usize;
-        if let Some(Obj::WebSocket(_)) = handles::get(token) {
-            if let Some(Obj::WebSocket(w)) = handles::remove(token) {
-                w.release();
-            }
+    ffi_fn! {
+        if let Some(w) = handles::take::<WebSocket>(ws) {
+            w.release();
         }
         Ok(())
-    });
+    }
 }
 
 /// Adds (or replaces) an HTTP header sent with the opening handshake. Before connect only.
@@ -75,13 +64,13 @@ pub extern "C" fn ctrlchan_websocket_set_request_header(
     ws: *mut ctrlchan_websocket,
     name: *const c_char,
     value: *const c_char,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let name = unsafe { str_arg(name, "name") }?;
         let value = unsafe { str_arg(value, "value") }?;
         w.set_request_header(name, value)
-    })
+    }
 }
 
 /// Offers a subprotocol (Sec-WebSocket-Protocol) in the handshake; call once per protocol, in
@@ -94,12 +83,12 @@ pub extern "C" fn ctrlchan_websocket_set_request_header(
 pub extern "C" fn ctrlchan_websocket_add_supported_protocol(
     ws: *mut ctrlchan_websocket,
     protocol: *const c_char,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let p = unsafe { str_arg(protocol, "protocol") }?;
         w.add_supported_protocol(p)
-    })
+    }
 }
 
 /// Largest incoming message accepted (default 16 MiB). A bigger message closes the connection
@@ -107,11 +96,8 @@ pub extern "C" fn ctrlchan_websocket_add_supported_protocol(
 ///
 /// Errors: `INVALID_ARGUMENT` if 0; `INVALID_STATE` after connect; `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_set_max_message_size(
-    ws: *mut ctrlchan_websocket,
-    bytes: u32,
-) -> crate::ResultCode {
-    ffi_guard(|| self::ws(ws)?.set_max_message_size(bytes))
+pub extern "C" fn ctrlchan_websocket_set_max_message_size(ws: *mut ctrlchan_websocket, bytes: u32) -> ResultCode {
+    ffi_fn! { get::<WebSocket>(ws)?.set_max_message_size(bytes) }
 }
 
 /// Frame type used by `ctrlchan_websocket_send` (default BINARY). Before connect only.
@@ -122,11 +108,11 @@ pub extern "C" fn ctrlchan_websocket_set_max_message_size(
 pub extern "C" fn ctrlchan_websocket_set_message_type(
     ws: *mut ctrlchan_websocket,
     type_: MessageTypeArg,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         w.set_message_type(type_.get()?)
-    })
+    }
 }
 
 /// Trusts the CA certificate(s) in `pem` (PEM text, one or more CERTIFICATE blocks) in addition
@@ -139,12 +125,12 @@ pub extern "C" fn ctrlchan_websocket_add_trusted_ca_pem(
     ws: *mut ctrlchan_websocket,
     pem: *const u8,
     len: usize,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let pem = unsafe { bytes_arg(pem, len, "pem") }?;
         w.add_trusted_ca_pem(pem)
-    })
+    }
 }
 
 /// DANGEROUS: when `ignore` is true, wss:// accepts any server certificate (expired, self-signed,
@@ -155,8 +141,8 @@ pub extern "C" fn ctrlchan_websocket_add_trusted_ca_pem(
 pub extern "C" fn ctrlchan_websocket_set_ignore_certificate_errors(
     ws: *mut ctrlchan_websocket,
     ignore: bool,
-) -> crate::ResultCode {
-    ffi_guard(|| self::ws(ws)?.set_ignore_certificate_errors(ignore))
+) -> ResultCode {
+    ffi_fn! { get::<WebSocket>(ws)?.set_ignore_certificate_errors(ignore) }
 }
 
 /// Bounds the bytes queued for sending but not yet accepted by the kernel (default 16 MiB).
@@ -164,11 +150,8 @@ pub extern "C" fn ctrlchan_websocket_set_ignore_certificate_errors(
 ///
 /// Errors: `INVALID_ARGUMENT` if 0; `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_set_outbound_buffer_limit(
-    ws: *mut ctrlchan_websocket,
-    bytes: u32,
-) -> crate::ResultCode {
-    ffi_guard(|| self::ws(ws)?.set_outbound_buffer_limit(bytes))
+pub extern "C" fn ctrlchan_websocket_set_outbound_buffer_limit(ws: *mut ctrlchan_websocket, bytes: u32) -> ResultCode {
+    ffi_fn! { get::<WebSocket>(ws)?.set_outbound_buffer_limit(bytes) }
 }
 
 /// Sets the websocket's event callback, used when the websocket is not the transport of a
@@ -186,11 +169,11 @@ pub extern "C" fn ctrlchan_websocket_set_event_handler(
     cb: ctrlchan_event_callback,
     userdata: *mut c_void,
     finalizer: ctrlchan_finalizer,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         install_handler(cb, userdata, finalizer, |h| w.set_handler(h))
-    })
+    }
 }
 
 /// Connects to `uri` (`ws://` or `wss://`) and performs the opening handshake, waiting up to
@@ -207,12 +190,12 @@ pub extern "C" fn ctrlchan_websocket_connect(
     ws: *mut ctrlchan_websocket,
     uri: *const c_char,
     timeout_ms: u32,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let uri = unsafe { str_arg(uri, "uri") }?;
         w.connect(uri, timeout_ms)
-    })
+    }
 }
 
 /// Starts connecting and returns at once; a `CONNECTED` or `CONNECT_FAILED` event (reason set)
@@ -225,12 +208,12 @@ pub extern "C" fn ctrlchan_websocket_connect_async(
     ws: *mut ctrlchan_websocket,
     uri: *const c_char,
     timeout_ms: u32,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let uri = unsafe { str_arg(uri, "uri") }?;
         w.connect_async(uri, timeout_ms)
-    })
+    }
 }
 
 /// Queues one whole message with the websocket's message type (STREAM: binary). The bytes are
@@ -241,16 +224,12 @@ pub extern "C" fn ctrlchan_websocket_connect_async(
 /// `INVALID_STATE` (not connected yet); `CLOSED` (closing or closed); `BUFFER_FULL` (the outbound
 /// limit would be passed; nothing was queued); `INVALID_HANDLE`.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_send(
-    ws: *mut ctrlchan_websocket,
-    data: *const u8,
-    len: usize,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+pub extern "C" fn ctrlchan_websocket_send(ws: *mut ctrlchan_websocket, data: *const u8, len: usize) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let data = unsafe { bytes_arg(data, len, "data") }?;
         w.send(data)
-    })
+    }
 }
 
 /// Like `ctrlchan_websocket_send` with an explicit frame type (UTF8 payloads must be valid UTF-8;
@@ -261,13 +240,13 @@ pub extern "C" fn ctrlchan_websocket_send_message(
     type_: MessageTypeArg,
     data: *const u8,
     len: usize,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let t: MessageType = type_.get()?;
         let data = unsafe { bytes_arg(data, len, "data") }?;
         w.send_message(t, data)
-    })
+    }
 }
 
 /// Starts the close handshake with `code` (1000-1003, 1007-1014 or 3000-4999) and an optional
@@ -283,12 +262,12 @@ pub extern "C" fn ctrlchan_websocket_close(
     ws: *mut ctrlchan_websocket,
     code: u16,
     reason: *const c_char,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let reason = unsafe { opt_str_arg(reason, "reason") }?.unwrap_or("");
         w.close(code, reason)
-    })
+    }
 }
 
 /// The subprotocol the server selected ("" if none or not connected yet).
@@ -299,58 +278,62 @@ pub extern "C" fn ctrlchan_websocket_close(
 pub extern "C" fn ctrlchan_websocket_get_protocol(
     ws: *const ctrlchan_websocket,
     out: *mut *const c_char,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let out = out_arg(out, "out")?;
         // The CStr lives inside the websocket, which the registry (and the caller's handle) keeps alive.
         *out = w.protocol_cstr().as_ptr();
         Ok(())
-    })
+    }
 }
 
 /// Message and payload-byte counters in each direction.
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_stats(
-    ws: *const ctrlchan_websocket,
-    out: *mut WebSocketStats,
-) -> crate::ResultCode {
-    ffi_get(|| self::ws(ws), out, "out", |w| w.stats())
+pub extern "C" fn ctrlchan_websocket_get_stats(ws: *const ctrlchan_websocket, out: *mut WebSocketStats) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
+        *out_arg(out, "out")? = w.stats();
+        Ok(())
+    }
 }
 
 /// Lifecycle state: NEW, CONNECTING, OPEN, CLOSING or CLOSED.
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_state(
-    ws: *const ctrlchan_websocket,
-    out: *mut WebSocketState,
-) -> crate::ResultCode {
-    ffi_get(|| self::ws(ws), out, "out", |w| w.state())
+pub extern "C" fn ctrlchan_websocket_get_state(ws: *const ctrlchan_websocket, out: *mut WebSocketState) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
+        *out_arg(out, "out")? = w.state();
+        Ok(())
+    }
 }
 
 /// MESSAGE or STREAM.
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_kind(
-    ws: *const ctrlchan_websocket,
-    out: *mut WebSocketKind,
-) -> crate::ResultCode {
-    ffi_get(|| self::ws(ws), out, "out", |w| w.kind())
+pub extern "C" fn ctrlchan_websocket_get_kind(ws: *const ctrlchan_websocket, out: *mut WebSocketKind) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
+        *out_arg(out, "out")? = w.kind();
+        Ok(())
+    }
 }
 
 /// The configured largest incoming message in bytes.
 ///
 /// Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out` is NULL.
 #[no_mangle]
-pub extern "C" fn ctrlchan_websocket_get_max_message_size(
-    ws: *const ctrlchan_websocket,
-    out: *mut u32,
-) -> crate::ResultCode {
-    ffi_get(|| self::ws(ws), out, "out", |w| w.max_message_size())
+pub extern "C" fn ctrlchan_websocket_get_max_message_size(ws: *const ctrlchan_websocket, out: *mut u32) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
+        *out_arg(out, "out")? = w.max_message_size();
+        Ok(())
+    }
 }
 
 /// The configured frame type for `ctrlchan_websocket_send`.
@@ -360,12 +343,13 @@ pub extern "C" fn ctrlchan_websocket_get_max_message_size(
 pub extern "C" fn ctrlchan_websocket_get_message_type(
     ws: *const ctrlchan_websocket,
     out: *mut MessageType,
-) -> crate::ResultCode {
-    ffi_get(|| self::ws(ws), out, "out", |w| w.message_type())
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
+        *out_arg(out, "out")? = w.message_type();
+        Ok(())
+    }
 }
-
-#[allow(dead_code)]
-fn _state(_: WebSocketState) {}
 
 /// The outbound queue limit in bytes (default 16 MiB).
 ///
@@ -374,8 +358,12 @@ fn _state(_: WebSocketState) {}
 pub extern "C" fn ctrlchan_websocket_get_outbound_buffer_limit(
     ws: *const ctrlchan_websocket,
     out: *mut u32,
-) -> crate::ResultCode {
-    ffi_get(|| self::ws(ws), out, "out", |w| w.outbound_buffer_limit())
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
+        *out_arg(out, "out")? = w.outbound_buffer_limit();
+        Ok(())
+    }
 }
 
 /// Whether certificate errors are ignored (`ctrlchan_websocket_set_ignore_certificate_errors`).
@@ -385,8 +373,12 @@ pub extern "C" fn ctrlchan_websocket_get_outbound_buffer_limit(
 pub extern "C" fn ctrlchan_websocket_get_ignore_certificate_errors(
     ws: *const ctrlchan_websocket,
     out: *mut bool,
-) -> crate::ResultCode {
-    ffi_get(|| self::ws(ws), out, "out", |w| w.ignore_certificate_errors())
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
+        *out_arg(out, "out")? = w.ignore_certificate_errors();
+        Ok(())
+    }
 }
 
 /// Number of subprotocols offered with `ctrlchan_websocket_add_supported_protocol`.
@@ -396,8 +388,12 @@ pub extern "C" fn ctrlchan_websocket_get_ignore_certificate_errors(
 pub extern "C" fn ctrlchan_websocket_get_supported_protocol_count(
     ws: *const ctrlchan_websocket,
     out: *mut usize,
-) -> crate::ResultCode {
-    ffi_get(|| self::ws(ws), out, "out", |w| w.supported_protocol_count())
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
+        *out_arg(out, "out")? = w.supported_protocol_count();
+        Ok(())
+    }
 }
 
 /// The `index`-th offered subprotocol (0-based, in the order added).
@@ -410,14 +406,14 @@ pub extern "C" fn ctrlchan_websocket_get_supported_protocol(
     ws: *const ctrlchan_websocket,
     index: usize,
     out: *mut *const c_char,
-) -> crate::ResultCode {
-    ffi_guard(|| {
-        let w = self::ws(ws)?;
+) -> ResultCode {
+    ffi_fn! {
+        let w = get::<WebSocket>(ws)?;
         let out = out_arg(out, "out")?;
         let count = w.supported_protocol_count();
         *out = w.with_supported_protocol(index, |p| p.as_ptr()).ok_or_else(|| {
-            crate::Error::invalid_argument(format!("protocol index {index} is out of range (count {count})"))
+            Error::invalid_argument(format!("protocol index {index} is out of range (count {count})"))
         })?;
         Ok(())
-    })
+    }
 }

@@ -307,8 +307,9 @@ impl Reactor {
             } else {
                 "reconnect stopped (not retried)".to_string()
             };
-            let mut ev = Event::new(EventKind::TransportDisconnected, Some(c.ws.clone()), Some(channel))
-                .with_reason(&format!("{why}: {}: {}; {unsent} queued messages were never sent", cause.0.name(), cause.1));
+            let mut ev = Event::new(EventKind::TransportDisconnected, Some(c.ws.clone()), Some(channel)).with_reason(
+                &format!("{why}: {}: {}; {unsent} queued messages were never sent", cause.0.name(), cause.1),
+            );
             ev.result = cause.0;
             return Some(End::Event(ev));
         };

@@ -2,7 +2,7 @@
 //! intervals and task, event handler, transport and slot.
 
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,8 +75,6 @@ pub struct ChannelShared {
     pub(crate) event_mask: AtomicU32,
     reconnect: Mutex<Option<ReconnectPolicy>>,
     pub(crate) stats: StatCounters,
-    /// Opaque tag for the embedding layer (the C ABI stores the handle value here).
-    pub user_token: AtomicUsize,
 }
 
 impl ChannelShared {
@@ -109,7 +107,6 @@ impl ChannelShared {
             event_mask: AtomicU32::new(EVENT_MASK_DEFAULT),
             reconnect: Mutex::new(None),
             stats: StatCounters::default(),
-            user_token: AtomicUsize::new(0),
         }))
     }
 

@@ -1,7 +1,7 @@
 //! `WebSocketKeepAlive` settings: the keep-alive task bound to a channel's keep-alive trigger.
 //! (`KeepAlive::run`, which needs the runtime, is added by the API layer.)
 
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -16,8 +16,6 @@ pub const MAX_PONG_TIMEOUT_MS: u32 = 86_400_000;
 pub struct KeepAlive {
     mode: AtomicU32,
     pong_timeout_ms: AtomicU32,
-    /// Opaque tag for the embedding layer.
-    pub user_token: AtomicUsize,
 }
 
 impl Default for KeepAlive {
@@ -25,7 +23,6 @@ impl Default for KeepAlive {
         KeepAlive {
             mode: AtomicU32::new(KeepAliveMode::Ping as u32),
             pong_timeout_ms: AtomicU32::new(DEFAULT_PONG_TIMEOUT_MS),
-            user_token: AtomicUsize::new(0),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -90,8 +90,6 @@ pub struct WsShared {
     pub(crate) channel: Mutex<Weak<ChannelShared>>,
     /// Which event kinds are created for this websocket when it is no channel's transport.
     pub(crate) event_mask: AtomicU32,
-    /// Opaque tag for the embedding layer (the C ABI stores the handle value here).
-    pub user_token: AtomicUsize,
 }
 
 fn check_token(what: &str, s: &str) -> Result<()> {
@@ -137,7 +135,6 @@ impl WsShared {
             handler: Mutex::new(None),
             channel: Mutex::new(Weak::new()),
             event_mask: AtomicU32::new(EVENT_MASK_DEFAULT),
-            user_token: AtomicUsize::new(0),
         })
     }
 

@@ -111,6 +111,8 @@ pub(crate) struct Conn {
     pub ka: super::schedule::KeepAliveBook,
     /// Bytes written into the codec since the last completed flush.
     pub unflushed: usize,
+    /// Bytes of automatic replies (pongs) queued since the last completed flush (part of `unflushed`).
+    pub auto_reply: usize,
     /// The timer entry currently armed for this connection.
     pub scheduled: Option<Instant>,
     /// This connection's coalescing window while keep-alives run.
@@ -140,6 +142,7 @@ impl Reactor {
         c.ws.cond.notify_all();
         c.life = Life::Open { sock };
         c.ka.last_outbound = Instant::now();
+        c.ka.last_inbound = c.ka.last_outbound;
         if c.notify {
             self.rt.deliver(Event::new(EventKind::Connected, Some(c.ws.clone()), c.ws.channel()));
         }

@@ -217,7 +217,7 @@ impl Channel {
         self.st.ensure_open()?;
         crate::runtime::ensure_may_block("ctrlchan_channel_flush_transport")?;
         match self.st.transport() {
-            Some(ws) => ws.wait_flushed(timeout),
+            Some(ws) => ws.wait_flushed_unless(timeout, &|| self.st.is_closed()),
             None => Err(Error::invalid_state("the channel has no transport")),
         }
     }
@@ -249,6 +249,8 @@ impl Channel {
                 let mut b = ws.channel.lock();
                 *b = std::sync::Weak::new();
             }
+            // A flush_transport blocked on this channel returns INVALID_STATE now.
+            ws.wake_waiters();
             let _ = self.rt.send(Cmd::DisableKeepalive(ws));
         }
         self.st.replace_handler(None);

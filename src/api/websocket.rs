@@ -178,10 +178,21 @@ impl WebSocket {
 
     /// Queues one whole message, or fails without queuing any of it.
     pub fn send_message(&self, t: MessageType, data: &[u8]) -> Result<()> {
-        if self.st.enqueue(t, data)? {
-            self.rt.send(Cmd::Service(self.st.clone()))?;
+        if self.rt.is_shutting_down() {
+            return Err(self.closed_by_shutdown());
+        }
+        if self.st.enqueue(t, data)? && self.rt.send(Cmd::Service(self.st.clone())).is_err() {
+            // The runtime shut down in between: nothing stays queued, and later sends see CLOSED.
+            return Err(self.closed_by_shutdown());
         }
         Ok(())
+    }
+
+    /// The runtime is shutting down: the websocket is closed for good (its queue is dropped).
+    fn closed_by_shutdown(&self) -> Error {
+        let e = Error::closed("the runtime is shutting down");
+        lifecycle::force_closed(&self.st, e.clone());
+        e
     }
 
     /// Starts the close handshake. `reason` must be at most 123 bytes of UTF-8.

@@ -24,6 +24,19 @@ pub fn timer_at(deadline: Instant) -> Instant {
     deadline.checked_sub(GUARD).unwrap_or(deadline)
 }
 
+/// When the next keep-alive is due. For the NAT's sake: never later than `interval` after the
+/// last outbound traffic (outbound data counts as a keep-alive). For liveness (`last_inbound` is
+/// `Some` while a PING-mode probe is not already outstanding): a probe is due `interval` after
+/// the last inbound traffic (pong or data), whatever we send, so a dead peer is found within
+/// interval + pong timeout of its last sign of life.
+pub fn keepalive_deadline(last_outbound: Instant, last_inbound: Option<Instant>, interval: Duration) -> Instant {
+    let nat = last_outbound + interval;
+    match last_inbound {
+        Some(t) => nat.min(t + interval),
+        None => nat,
+    }
+}
+
 /// Poll timeout for the next timer, rounded up to whole milliseconds (epoll's resolution).
 pub fn poll_timeout(next: Option<Instant>, now: Instant) -> Option<Duration> {
     next.map(|t| {
@@ -54,6 +67,22 @@ mod tests {
         // The guard always applies so that a timer fired at timer_at() never misses.
         let d = now + GUARD;
         assert!(keepalive_due(d, timer_at(d), Duration::ZERO));
+    }
+
+    #[test]
+    fn outbound_data_postpones_the_nat_keepalive_but_not_the_liveness_probe() {
+        let t0 = Instant::now();
+        let i = Duration::from_secs(1);
+        // Idle: both rules agree (the pong came back rtt after the ping).
+        let rtt = Duration::from_millis(5);
+        assert_eq!(keepalive_deadline(t0, Some(t0 + rtt), i), t0 + i);
+        // Busy sender, silent peer: the last inbound decides.
+        let sent = t0 + Duration::from_millis(2700);
+        assert_eq!(keepalive_deadline(sent, Some(t0), i), t0 + i);
+        // A probe is outstanding (or UNSOLICITED_PONG mode): only outbound traffic counts.
+        assert_eq!(keepalive_deadline(sent, None, i), sent + i);
+        // Inbound data keeps the peer proven alive: no earlier probe than the NAT rule.
+        assert_eq!(keepalive_deadline(t0, Some(sent), i), t0 + i);
     }
 
     #[test]

@@ -38,12 +38,22 @@ pub struct TlsOptions {
 }
 
 /// Parses PEM text into certificates; errors if none is found.
+/// A PEM block whose DER is not a certificate usable as a trust anchor is rejected now
+/// (INVALID_ARGUMENT), not at connect time.
+fn check_der(c: CertificateDer<'static>) -> Result<CertificateDer<'static>, Error> {
+    let mut probe = rustls::RootCertStore::empty();
+    match probe.add(c.clone()) {
+        Ok(()) => Ok(c),
+        Err(e) => Err(Error::invalid_argument(format!("invalid certificate in the PEM data: {e}"))),
+    }
+}
+
 pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
     use rustls::pki_types::pem::PemObject;
     let mut out = Vec::new();
     for item in CertificateDer::pem_slice_iter(pem) {
         match item {
-            Ok(c) => out.push(c),
+            Ok(c) => out.push(check_der(c)?),
             Err(e) => return Err(Error::invalid_argument(format!("invalid PEM certificate: {e}"))),
         }
     }

@@ -53,6 +53,17 @@ impl ConnectRequest {
     }
 }
 
+/// EOF, RST or any other failure while the TLS handshake is still running (e.g. `wss://` to a
+/// plain server that hangs up) is a failed TLS handshake: TLS_FAILED, not HANDSHAKE_FAILED.
+fn during_tls_handshake(e: Error, tls_handshaking: bool) -> Error {
+    match e.code {
+        ResultCode::HandshakeFailed | ResultCode::ConnectFailed if tls_handshaking => {
+            Error::new(ResultCode::TlsFailed, format!("TLS handshake failed: {}", e.message))
+        }
+        _ => e,
+    }
+}
+
 /// Maps an I/O error during TLS or the upgrade to the result code the application sees.
 fn io_connect_error(io: io::Error) -> Error {
     match is_tls_failure(&io) {
@@ -84,6 +95,7 @@ impl Reactor {
             notify: req.notify_events,
             ka: KeepAliveBook::new(Instant::now()),
             unflushed: 0,
+            auto_reply: 0,
             scheduled: None,
             window_ms: None,
             rearm: false,
@@ -215,6 +227,11 @@ impl Reactor {
     }
 
     fn handshake_step(&mut self, c: &mut Conn) -> Result<Option<(Box<Sock>, String)>, Error> {
+        let tls_handshaking = matches!(&c.life, Life::Handshaking { stream, .. } if stream.tls_handshaking());
+        self.upgrade_step(c).map_err(|e| during_tls_handshake(e, tls_handshaking))
+    }
+
+    fn upgrade_step(&mut self, c: &mut Conn) -> Result<Option<(Box<Sock>, String)>, Error> {
         let Life::Handshaking { stream, hs, .. } = &mut c.life else { return Ok(None) };
         while !hs.request_sent() {
             match io_ok_unless_fatal(stream.write(hs.pending_output())).map_err(io_connect_error)? {

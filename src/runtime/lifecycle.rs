@@ -121,6 +121,8 @@ pub(crate) struct Conn {
     pub ka: super::schedule::KeepAliveBook,
     /// Bytes written into the codec since the last completed flush.
     pub unflushed: usize,
+    /// Bytes of automatic replies (pongs) queued since the last completed flush (part of `unflushed`).
+    pub auto_reply: usize,
     /// The timer entry currently armed for this connection.
     pub scheduled: Option<Instant>,
     /// This connection's coalescing window while keep-alives run.
@@ -170,6 +172,7 @@ impl Reactor {
         c.life = Life::Open { sock };
         let now = Instant::now();
         c.ka.last_outbound = now;
+        c.ka.last_inbound = now;
         c.opened_at = Some(now);
         if let Some(retry) = c.retry.take() {
             // Reconnected: keep-alives resume on their own, RESET is delivered, and only then

@@ -22,6 +22,33 @@ use crate::types::{EventKind, KeepAliveMode, MessageType};
 /// Messages read from one connection per turn before others get a chance.
 const READ_BUDGET: usize = 256;
 
+/// Payloads up to this size are copied out of the connection's read buffer: an event the
+/// application keeps must own only its payload, not the buffer it was cut from (which may have
+/// grown to a large earlier frame's size). Larger payloads were read into a buffer reserved for
+/// their own frame, so sharing it costs little; copying them would double their peak memory.
+const COPY_PAYLOAD_UP_TO: usize = 64 * 1024;
+
+/// The payload as an event should hold it (see [`COPY_PAYLOAD_UP_TO`]).
+fn own_payload(data: Bytes) -> Bytes {
+    if data.len() <= COPY_PAYLOAD_UP_TO {
+        Bytes::copy_from_slice(&data)
+    } else {
+        data
+    }
+}
+
+/// tungstenite replaces a close code that may not appear on the wire (0–999, 1004–1006, 1015,
+/// 1016–2999, ≥ 5000) by exactly this frame before handing it to us, and we never send anything
+/// a conforming peer would answer with it, so this is how an invalid peer code shows.
+fn peer_close_code_was_invalid(f: &CloseFrame) -> bool {
+    f.code == CloseCode::Protocol && f.reason.as_str() == "Protocol violation"
+}
+
+/// Size of the masked client pong frame tungstenite queues for a ping with this payload (≤ 125).
+fn auto_pong_len(payload: usize) -> usize {
+    2 + 4 + payload
+}
+
 fn disconnect_event(c: &Conn, result: ResultCode, reason: &str) -> Event {
     let mut ev = Event::new(EventKind::TransportDisconnected, Some(c.ws.clone()), c.ws.channel()).with_reason(reason);
     ev.result = result;
@@ -52,6 +79,7 @@ impl Reactor {
             let Some(sock) = c.life.sock_mut() else { return };
             match sock.read() {
                 Ok(msg) => {
+                    c.ka.last_inbound = Instant::now();
                     self.on_message(c, msg);
                     if c.life.is_closed() {
                         return;
@@ -92,7 +120,20 @@ impl Reactor {
                     self.rt.emit(&c.ws, EventKind::Keepalive, |ev| ev.rtt_us = rtt_us);
                 }
             }
+            Message::Ping(p) if !lingering => self.auto_reply_queued(c, p.len()),
             Message::Ping(_) | Message::Frame(_) => {}
+            Message::Close(Some(f)) if peer_close_code_was_invalid(&f) => {
+                // tungstenite already queued our 1002 reply; a protocol error like any other.
+                if let Some(sock) = c.life.sock_mut() {
+                    let _ = sock.flush();
+                }
+                let ev = disconnect_event(
+                    c,
+                    ResultCode::Io,
+                    "protocol error: the peer's close frame carries a code RFC 6455 forbids on the wire (replied 1002)",
+                );
+                self.finish(c, End::Event(ev), Some(CLOSE_LINGER));
+            }
             Message::Close(frame) => {
                 let (code, reason) = match &frame {
                     Some(f) => (u16::from(f.code), f.reason.as_str().to_string()),
@@ -109,13 +150,38 @@ impl Reactor {
         }
     }
 
+    /// tungstenite queued an automatic pong for a ping. While the peer does not read, these pile
+    /// up in the codec's write buffer, so they are counted like data: in `pending_bytes` (sends
+    /// see them and get BUFFER_FULL) and in `unflushed` (a completed flush gives them back).
+    /// A peer whose unread pongs alone exceed the outbound limit is failed: TRANSPORT_DISCONNECTED
+    /// with BUFFER_FULL (we fail rather than stop reading: a paused socket would also hide the
+    /// peer's close and data, and a peer that floods pings without reading is broken anyway).
+    fn auto_reply_queued(&mut self, c: &mut Conn, payload: usize) {
+        let n = auto_pong_len(payload);
+        c.unflushed += n;
+        c.auto_reply += n;
+        let limit = {
+            let mut g = c.ws.inner.lock();
+            g.pending_bytes += n;
+            g.opts.outbound_limit as usize
+        };
+        if c.auto_reply > limit {
+            let reason = format!(
+                "the peer does not read: {} bytes of automatic pongs exceed the {limit} byte outbound limit",
+                c.auto_reply
+            );
+            let ev = disconnect_event(c, ResultCode::BufferFull, &reason);
+            self.finish(c, End::Event(ev), None);
+        }
+    }
+
     fn push(&mut self, c: &mut Conn, t: MessageType, data: Bytes) {
         c.ws.messages_received.fetch_add(1, Ordering::Relaxed);
         c.ws.bytes_received.fetch_add(data.len() as u64, Ordering::Relaxed);
         self.rt.counters.messages_received.fetch_add(1, Ordering::Relaxed);
         self.rt.emit(&c.ws, EventKind::PushNotification, |ev| {
             ev.message_type = t;
-            ev.data = data;
+            ev.data = own_payload(data);
         });
     }
 
@@ -124,6 +190,13 @@ impl Reactor {
         use tungstenite::Error as E;
         let end = match e {
             E::ConnectionClosed | E::AlreadyClosed => closed_event(c, 1005, "", ResultCode::Ok),
+            // RFC 6455 §5.2: the most significant bit of a 64-bit length must be 0.
+            E::Capacity(CapacityError::MessageTooLong { size, .. }) if size as u64 > i64::MAX as u64 => {
+                if let Some(sock) = c.life.sock_mut() {
+                    best_effort_close(sock, CloseCode::Protocol, "protocol error");
+                }
+                disconnect_event(c, ResultCode::Io, "protocol error: a frame length with the most significant bit set")
+            }
             E::Capacity(cap) => {
                 let reason = match cap {
                     CapacityError::MessageTooLong { size, max_size } => {
@@ -215,6 +288,7 @@ impl Reactor {
                     let mut g = c.ws.inner.lock();
                     g.pending_bytes = g.pending_bytes.saturating_sub(c.unflushed);
                     c.unflushed = 0;
+                    c.auto_reply = 0;
                     let done = g.pending_bytes == 0;
                     drop(g);
                     if done {

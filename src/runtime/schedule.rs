@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::protocol::timing::{coalescing_window, timer_at};
+use crate::protocol::timing::{coalescing_window, keepalive_deadline, timer_at};
 use crate::state::ChannelShared;
+use crate::types::KeepAliveMode;
 
 /// Outstanding keep-alive pings remembered per connection.
 pub(crate) const MAX_OUTSTANDING: usize = 16;
@@ -19,11 +20,13 @@ pub(crate) struct KeepAliveBook {
     outstanding: VecDeque<(u64, Instant, u32)>,
     pub pong_deadline: Option<Instant>,
     pub last_outbound: Instant,
+    /// When anything (data, pong, ping, close) last arrived: the peer's last sign of life.
+    pub last_inbound: Instant,
 }
 
 impl KeepAliveBook {
     pub fn new(now: Instant) -> Self {
-        KeepAliveBook { channel: None, outstanding: VecDeque::new(), pong_deadline: None, last_outbound: now }
+        KeepAliveBook { channel: None, outstanding: VecDeque::new(), pong_deadline: None, last_outbound: now, last_inbound: now }
     }
 
     pub fn enable(&mut self, ch: Arc<ChannelShared>) {
@@ -82,10 +85,19 @@ impl KeepAliveBook {
         self.channel.as_ref().map(|ch| ch.effective_interval())
     }
 
-    /// When the next keep-alive is due (never later than an interval after the last outbound
-    /// traffic), while keep-alives run.
+    /// When the next keep-alive is due, while keep-alives run: never later than an interval after
+    /// the last outbound traffic, and in PING mode a probe an interval after the last inbound
+    /// traffic unless one is already out (see `timing::keepalive_deadline`).
     pub fn keepalive_deadline(&self) -> Option<Instant> {
-        self.interval().map(|i| self.last_outbound + i)
+        self.interval().map(|i| keepalive_deadline(self.last_outbound, self.liveness_since(), i))
+    }
+
+    /// The last inbound traffic, when liveness needs a probe based on it: PING mode and no
+    /// probe outstanding (its pong deadline already bounds detection).
+    fn liveness_since(&self) -> Option<Instant> {
+        let ch = self.channel.as_ref()?;
+        let probing = self.pong_deadline.is_none() && ch.keepalive_task().mode() == KeepAliveMode::Ping;
+        probing.then_some(self.last_inbound)
     }
 
     /// When to wake up for this connection's keep-alive work (pong deadline or next keep-alive).
@@ -160,6 +172,28 @@ mod tests {
             b.ping_sent(i, now + Duration::from_millis(i), 10);
         }
         assert_eq!(b.pong_deadline, Some(now + Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn liveness_probe_follows_inbound_while_no_ping_is_outstanding() {
+        let now = Instant::now();
+        let mut b = KeepAliveBook::new(now);
+        assert_eq!(b.keepalive_deadline(), None, "keep-alives off");
+        let pool = Arc::new(crate::state::channel::SlotPool {
+            max: std::sync::atomic::AtomicU32::new(1),
+            active: std::sync::atomic::AtomicU32::new(0),
+        });
+        let ch = ChannelShared::new("t", 1000, crate::types::ResourceType::RequestSoftwareSlot, pool);
+        b.enable(ch.expect("channel"));
+        let i = Duration::from_secs(1);
+        b.last_outbound = now + Duration::from_millis(900);
+        assert_eq!(b.keepalive_deadline(), Some(now + i), "silent peer: probe an interval after inbound");
+        b.ping_sent(7, now + i, 500);
+        b.last_outbound = now + i;
+        assert_eq!(b.keepalive_deadline(), Some(now + i + i), "probe out: outbound rule only");
+        b.last_inbound = now + Duration::from_millis(1200);
+        assert!(b.pong(&7u64.to_be_bytes()).is_some());
+        assert_eq!(b.keepalive_deadline(), Some(now + i + i));
     }
 
     #[test]

@@ -63,6 +63,10 @@ impl Stream {
             Stream::Tls(t) => &mut t.tcp,
         }
     }
+    /// TLS whose handshake has not completed yet (a failure now is a TLS failure).
+    pub fn tls_handshaking(&self) -> bool {
+        matches!(self, Stream::Tls(t) if t.tls.is_handshaking())
+    }
     /// A readable event arrived: the next read must ask the kernel. `closed`: the event also
     /// reported a half-close or error, after which every read asks the kernel.
     pub fn mark_readable(&mut self, closed: bool) {

@@ -159,13 +159,19 @@ impl WsShared {
         f(&mut g.opts)
     }
 
+    /// Wakes every waiter so it re-checks its condition (no wake-up is lost: the lock is taken).
+    pub(crate) fn wake_waiters(&self) {
+        drop(self.inner.lock());
+        self.cond.notify_all();
+    }
+
     pub fn set_request_header(&self, name: &str, value: &str) -> Result<()> {
         check_token("header name", name)?;
         if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
             return Err(Error::invalid_argument(format!("value of header '{name}' contains CR, LF or NUL")));
         }
         let lower = name.to_ascii_lowercase();
-        if RESERVED_HEADERS.contains(&lower.as_str()) {
+        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("sec-websocket-") {
             return Err(Error::invalid_argument(format!(
                 "header '{name}' is managed by the websocket handshake and cannot be set"
             )));
@@ -356,9 +362,18 @@ impl WsShared {
 
     /// Waits until everything queued so far reached the kernel.
     pub(crate) fn wait_flushed(&self, timeout: Duration) -> Result<()> {
+        self.wait_flushed_unless(timeout, &|| false)
+    }
+
+    /// `wait_flushed` that also ends (INVALID_STATE) once `gone()` — checked under the lock, so
+    /// whoever makes it true must take the lock and then `notify_all` (see `wake_waiters`).
+    pub(crate) fn wait_flushed_unless(&self, timeout: Duration, gone: &dyn Fn() -> bool) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut g = self.inner.lock();
         loop {
+            if gone() {
+                return Err(Error::invalid_state("the channel was closed or freed while flushing"));
+            }
             match g.state {
                 WebSocketState::Open | WebSocketState::Closing => {}
                 WebSocketState::Closed => return Err(Error::closed("the transport is closed")),

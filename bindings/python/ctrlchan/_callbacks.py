@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import weakref
 from ctypes import c_void_p
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
@@ -71,28 +72,41 @@ def forbid_in_callback(runtime: "Runtime", what: str) -> None:
 
 
 class Slot:
-    """What one native registration refers to. Strong references on purpose: the object
-    (channel or websocket) and the callable live as long as the library may call them."""
+    """What one native registration refers to. The owner (channel or websocket) holds its
+    slot strongly (``owner._event_slot``) and the table holds it only weakly, so a handler
+    never keeps its owner alive: an owner the application dropped is collected like any other
+    object (its finalizer frees the native handle and with it the registration), even when the
+    handler refers back to it (a bound method or a closure: that cycle is the GC's to break)."""
 
-    __slots__ = ("fn", "owner", "runtime")
+    __slots__ = ("fn", "owner_ref", "runtime", "__weakref__")
 
     def __init__(self, fn: Callable[[Any], object], owner: Any, runtime: "Runtime") -> None:
         self.fn = fn
-        self.owner = owner
+        self.owner_ref = weakref.ref(owner)
         self.runtime = runtime
 
+    @property
+    def owner(self) -> Any:
+        return self.owner_ref()
 
-_slots: Dict[int, Slot] = {}
+
+_slots: "Dict[int, weakref.ref[Slot]]" = {}
 _slot_keys = itertools.count(1)
-_slot_lock = threading.Lock()
+# Slots between registration and installation (held strongly until their owner takes them).
+_pending: Dict[int, Slot] = {}
+# Reentrant: a finalizer (`_release`) may run inside a locked section when the GC collects an
+# owner there.
+_slot_lock = threading.RLock()
 
 
 def _register(fn: Callable[[Any], object], owner: Any, runtime: "Runtime") -> int:
     if not callable(fn):
         raise TypeError(f"event handler must be callable, not {type(fn).__name__}")
+    slot = Slot(fn, owner, runtime)
     with _slot_lock:
         key = next(_slot_keys)
-        _slots[key] = Slot(fn, owner, runtime)
+        _slots[key] = weakref.ref(slot)
+    _pending[key] = slot
     return key
 
 
@@ -101,6 +115,14 @@ def _release(userdata: Optional[int]) -> None:
     try:
         with _slot_lock:
             slot = _slots.pop(userdata or 0, None)
+            pending = _pending.pop(userdata or 0, None)
+        del pending
+        # The owner no longer needs the slot (closed, replaced, runtime gone): let it go.
+        live = slot() if slot is not None else None
+        owner = live.owner if live is not None else None
+        if owner is not None and getattr(owner, "_event_slot", None) is live:
+            owner._event_slot = None
+        del live, owner
         # Dropped here, outside the lock: the last reference to the owner may go with it.
         del slot
     except BaseException:  # pragma: no cover - never unwind into native code
@@ -129,7 +151,8 @@ def _report(exc: BaseException, slot: Slot) -> None:
 
 def _dispatch(userdata: Optional[int], ev: Optional[int]) -> None:
     """The event trampoline: ``ev`` is borrowed for the duration of the call."""
-    slot = _slots.get(userdata or 0)
+    ref = _slots.get(userdata or 0)
+    slot = ref() if ref is not None else None
     if slot is None or not ev:
         return
     callback_context.runtimes.append(slot.runtime)
@@ -165,9 +188,14 @@ def install_event_handler(
     again (the library keeps nothing) and the error raised."""
     if handler is None:
         check(set_handler(ptr, NO_EVENT_CALLBACK, None, NO_FINALIZER), name)
+        owner._event_slot = None
         return
     key = _register(handler, owner, runtime)
     rc = int(set_handler(ptr, EVENT_TRAMPOLINE, c_void_p(key), FINALIZER_TRAMPOLINE))
     if rc != 0:
         _release(key)
         check(rc, name)
+    # The owner keeps its current registration's slot alive (the replaced one goes with the
+    # library's finalizer call).
+    with _slot_lock:
+        owner._event_slot = _pending.pop(key, None)

@@ -36,8 +36,9 @@ class ControlChannelTrigger(Handle):
     **after** connect. From then on the runtime sends keep-alives at
     ``current_keepalive_interval`` and delivers pushes, closes and disconnects as events.
 
-    While ``on_event`` is set the channel object is kept alive by the handler
-    registration; ``close()`` (or closing the runtime) releases it.
+    The handler does not keep the channel alive: keep a reference to the channel for as long
+    as you want its events. A channel that becomes garbage is freed by the GC (its native
+    handle, slot and handler registration with it), like every other object.
     """
 
     def __init__(

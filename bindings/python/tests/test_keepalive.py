@@ -87,7 +87,9 @@ def test_outbound_data_counts_as_keepalive(rt: Runtime, server) -> None:
     events: List[Event] = []
     stats = peer_stats(rt, ws, events)
     assert stats["messages"] == sent
-    assert stats["pings"] <= 1, stats  # a busy channel needs no ping
+    # Outbound data replaces the NAT keep-alive, but this peer sends nothing back, so liveness
+    # still needs a probe once per interval without inbound traffic (issue 13): never more.
+    assert stats["pings"] <= 2.0 / 0.5 + 1, stats
 
 
 def test_keepalive_run_sends_one_now(rt: Runtime, server) -> None:

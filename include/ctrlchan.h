@@ -141,6 +141,14 @@ enum ctrlchan_result
    An internal panic was caught at the C boundary (a bug in ctrlchan; please report it).
    */
   CTRLCHAN_RESULT_PANIC = 13,
+  /*
+   The proxy refused the tunnel, wants other credentials, answered badly or is unreachable.
+   */
+  CTRLCHAN_RESULT_PROXY_FAILED = 14,
+  /*
+   Reserved for the event queue limit's diagnostics (events are never dropped).
+   */
+  CTRLCHAN_RESULT_QUEUE_FULL = 15,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

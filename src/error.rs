@@ -35,6 +35,10 @@ pub enum ResultCode {
     Policy = 12,
     /// An internal panic was caught at the C boundary (a bug in ctrlchan; please report it).
     Panic = 13,
+    /// The proxy refused the tunnel, wants other credentials, answered badly or is unreachable.
+    ProxyFailed = 14,
+    /// Reserved for the event queue limit's diagnostics (events are never dropped).
+    QueueFull = 15,
 }
 
 impl ResultCode {
@@ -55,6 +59,8 @@ impl ResultCode {
             ResultCode::Io => "IO",
             ResultCode::Policy => "POLICY",
             ResultCode::Panic => "PANIC",
+            ResultCode::ProxyFailed => "PROXY_FAILED",
+            ResultCode::QueueFull => "QUEUE_FULL",
         }
     }
 }

@@ -173,6 +173,8 @@ pub extern "C" fn ctrlchan_result_name(result: u32) -> *const c_char {
         11 => c"IO",
         12 => c"POLICY",
         13 => c"PANIC",
+        14 => c"PROXY_FAILED",
+        15 => c"QUEUE_FULL",
         _ => c"UNKNOWN",
     };
     name.as_ptr()
@@ -193,9 +195,13 @@ mod tests {
     use super::*;
     #[test]
     fn result_names_match_codes() {
-        for (code, name) in
-            [(ResultCode::Ok, "OK"), (ResultCode::InvalidHandle, "INVALID_HANDLE"), (ResultCode::Panic, "PANIC")]
-        {
+        for (code, name) in [
+            (ResultCode::Ok, "OK"),
+            (ResultCode::InvalidHandle, "INVALID_HANDLE"),
+            (ResultCode::Panic, "PANIC"),
+            (ResultCode::ProxyFailed, "PROXY_FAILED"),
+            (ResultCode::QueueFull, "QUEUE_FULL"),
+        ] {
             let got = unsafe { CStr::from_ptr(ctrlchan_result_name(code as u32)) };
             assert_eq!(got.to_str().ok(), Some(name));
             assert_eq!(code.name(), name);

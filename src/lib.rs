@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 pub mod ffi;
 pub mod keepalive;
+pub mod protocol;
 pub mod runtime;
 pub mod types;
 pub mod websocket;

@@ -1,0 +1,3 @@
+//! Protocol layer: sans-I/O pieces that parse and produce bytes and never touch a socket.
+
+pub mod proxy;

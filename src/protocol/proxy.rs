@@ -123,7 +123,8 @@ impl Proxy {
         if uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             return Err(bad("contains spaces or control characters"));
         }
-        let (kind, rest) = match uri.find("://") {
+        let (kind, rest) = match scheme_end(uri) {
+            None if uri.contains("://") => return Err(bad("malformed scheme")),
             None => (ProxyKind::HttpConnect, uri),
             Some(i) => {
                 let scheme = &uri[..i];
@@ -159,7 +160,7 @@ impl Proxy {
         if !tail.is_empty() && tail != "/" {
             return Err(bad("a proxy URI has no path, query or fragment"));
         }
-        let (host, port_text) = split_host_port(hostport).map_err(|why| bad(why))?;
+        let (host, port_text) = split_host_port(hostport).map_err(&bad)?;
         let port = match port_text {
             None => kind.default_port(),
             Some(t) => match t.parse::<u16>() {
@@ -251,11 +252,22 @@ impl fmt::Display for HostPort<'_> {
 
 /// The URI with everything between `scheme://` and the last `@` replaced by `***`.
 fn redact_uri(uri: &str) -> String {
-    let start = uri.find("://").map(|i| i + 3).unwrap_or(0);
+    let start = scheme_end(uri).map(|i| i + 3).unwrap_or(0);
     match uri.rfind('@') {
         Some(at) if at >= start => format!("{}***{}", &uri[..start], sanitize(&uri[at..], 300)),
-        _ => sanitize(uri, 300),
+        Some(at) => format!("***{}", sanitize(&uri[at..], 300)),
+        None => sanitize(uri, 300),
     }
+}
+
+/// Index of the `://` after a well-formed scheme (RFC 3986: a letter, then letters, digits,
+/// `+`, `-`, `.`), if there is one.
+fn scheme_end(uri: &str) -> Option<usize> {
+    let i = uri.find("://")?;
+    let scheme = uri[..i].as_bytes();
+    let ok = scheme.first().is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    ok.then_some(i)
 }
 
 /// At most `max` characters of `s`, control characters replaced by `?` (for error messages).
@@ -1144,6 +1156,8 @@ mod tests {
             (format!("http://{SECRET_USER}%3Ax:{SECRET_PASS}@proxy:1"), "cannot contain ':'"),
             (format!("socks5://{}:{SECRET_PASS}@proxy:1", "u".repeat(256)), "255 bytes"),
             (String::new(), "empty"),
+            (format!("{cred}proxy://x"), "malformed scheme"),
+            (format!("{SECRET_USER}:{SECRET_PASS}@proxy:99999"), "the port is not a number"),
         ];
         for (uri, want) in &cases {
             let e = parse_err(uri);

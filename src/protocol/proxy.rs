@@ -961,13 +961,13 @@ impl ProxyHandshake {
                     return Ok(Status::Established { leftover });
                 }
                 401 | 407 => {
-                    let wants = if self.credentials.is_some() {
-                        "rejected the credentials"
+                    let (wants, hint) = if self.credentials.is_some() {
+                        ("rejected the credentials", "")
                     } else {
-                        "wants credentials (put user:password in the proxy URI)"
+                        ("wants credentials", " (put user:password in the proxy URI)")
                     };
                     return Err(proxy_failed(format!(
-                        "the proxy {} {wants} for the tunnel to {}: {status_line}",
+                        "the proxy {} {wants} for the tunnel to {}{hint}: {status_line}",
                         self.proxy, self.target
                     )));
                 }

@@ -264,7 +264,7 @@ fn redact_uri(uri: &str) -> String {
 /// `+`, `-`, `.`), if there is one.
 fn scheme_end(uri: &str) -> Option<usize> {
     let i = uri.find("://")?;
-    let scheme = uri[..i].as_bytes();
+    let scheme = &uri.as_bytes()[..i];
     let ok = scheme.first().is_some_and(|b| b.is_ascii_alphabetic())
         && scheme.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
     ok.then_some(i)

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# Installs the build tools the test stages use when a fresh machine lacks them: make (C tests,
-# examples) and g++ (the header's C++ compile check). Idempotent; a no-op when both exist.
+# Installs the tools the test stages use when a fresh machine lacks them: make (C tests,
+# examples), g++ (the header's C++ compile check), and the real proxies of the proxy tests,
+# tinyproxy (HTTP CONNECT) and dante-server's danted (SOCKS5), which tests/peer/proxies.py
+# starts on loopback ports of its own. Idempotent; a no-op when everything is there.
 set -euo pipefail
 missing=()
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
+proxies=()
+command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || proxies+=(tinyproxy)
+command -v danted >/dev/null 2>&1 || [ -x /usr/sbin/danted ] || proxies+=(dante-server)
+missing+=("${proxies[@]}")
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "setup-tools: make, g++ and cc present"
+    echo "setup-tools: make, g++, cc, tinyproxy and danted present"
     exit 0
 fi
 SUDO=""
@@ -20,3 +26,7 @@ echo "setup-tools: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The packages may start system-wide instances (tinyproxy on :8888); the tests run their own.
+if [ "${#proxies[@]}" -gt 0 ] && command -v systemctl >/dev/null 2>&1; then
+    $SUDO systemctl disable --now tinyproxy.service danted.service >/dev/null 2>&1 || true
+fi

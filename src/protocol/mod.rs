@@ -6,6 +6,7 @@
 //! - [`timing`]: keep-alive timing rules (never late, coalesced early).
 //! - [`tls`]: TLS client configuration (roots, extra CAs, the explicit insecure option).
 
+pub mod adaptive;
 pub mod handshake;
 pub mod timing;
 pub mod tls;

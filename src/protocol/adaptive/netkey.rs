@@ -195,7 +195,12 @@ mod tests {
     fn route_table(lines: &[(&str, [u8; 4], [u8; 4], u32, u32, [u8; 4])]) -> String {
         let mut t = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n".to_string();
         for (dev, dst, gw, flags, metric, mask) in lines {
-            t += &format!("{dev}\t{}\t{}\t{flags:04X}\t0\t0\t{metric}\t{}\t0\t0\t0\n", hex4(*dst), hex4(*gw), hex4(*mask));
+            t += &format!(
+                "{dev}\t{}\t{}\t{flags:04X}\t0\t0\t{metric}\t{}\t0\t0\t0\n",
+                hex4(*dst),
+                hex4(*gw),
+                hex4(*mask)
+            );
         }
         t
     }

@@ -275,7 +275,9 @@ mod tests {
 
     #[test]
     fn a_foreign_or_future_file_is_ignored_whole() {
-        for text in ["ctrlchan-adaptive v2\nx\ty\t1\t0\t1\n", "{\"json\": true}\n", "\u{feff}garbage", "v4\th\t1\t0\t1\n"] {
+        for text in
+            ["ctrlchan-adaptive v2\nx\ty\t1\t0\t1\n", "{\"json\": true}\n", "\u{feff}garbage", "v4\th\t1\t0\t1\n"]
+        {
             let (m, w) = Memory::parse(text);
             assert!(m.is_empty());
             assert_eq!(w.len(), 1, "{text:?}: {w:?}");

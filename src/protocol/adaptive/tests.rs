@@ -92,8 +92,13 @@ fn every_timescale_from_1s_to_30min_settles_in_band_within_k_probes_and_holds() 
         assert!(in_band(v, t), "T={t}: settled at {v}, outside [0.4T, T)");
         assert!(s.l.probes() <= K, "T={t}: {} probes > K={K}", s.l.probes());
         assert!(s.losses <= SEARCH_LOSSES as u64, "T={t}: {} losses while learning", s.losses);
-        table.push(format!("T={t}ms probes={} losses={} settled={v}ms ({:.2}T) after {:.1} min",
-            s.l.probes(), s.losses, v as f64 / t as f64, s.now as f64 / 60_000.0));
+        table.push(format!(
+            "T={t}ms probes={} losses={} settled={v}ms ({:.2}T) after {:.1} min",
+            s.l.probes(),
+            s.losses,
+            v as f64 / t as f64,
+            s.now as f64 / 60_000.0
+        ));
 
         // Holds, without loss, until the first re-probe (at least an hour later).
         let (losses, at, until) = (s.losses, s.now, s.reprobe_at());

@@ -165,6 +165,7 @@ pub struct Learner {
     strikes: u32,
     phase: Phase,
     backoff_ms: u64,
+    reprobe_first_ms: u64,
     probes: u64,
 }
 
@@ -185,6 +186,7 @@ impl Learner {
             strikes: 0,
             phase: Phase::Searching { losses: 0 },
             backoff_ms: REPROBE_FIRST_MS,
+            reprobe_first_ms: REPROBE_FIRST_MS,
             probes: 0,
         };
         l.store_bounds(min_ms, max_ms);
@@ -222,6 +224,14 @@ impl Learner {
     pub fn remembered(&self) -> Remembered {
         let proven = self.good_ms.map_or(self.min_ms, |g| g.min(self.cur_ms));
         Remembered { interval_ms: self.clamp(proven as u64), upper_bound_ms: self.bad_ms }
+    }
+
+    /// Replaces [`REPROBE_FIRST_MS`] for this learner (integration tests that change the path's
+    /// timeout within a minute); the back-off restarts from it and still caps at
+    /// [`REPROBE_MAX_MS`]. Re-probes still wait [`REPROBE_MIN_INTERVALS`] intervals.
+    pub fn set_reprobe_first_ms(&mut self, ms: u64) {
+        self.reprobe_first_ms = ms.min(REPROBE_MAX_MS);
+        self.backoff_ms = self.reprobe_first_ms;
     }
 
     /// New `min`/`max` (`max` already limited by the server interval); clamps the interval.
@@ -262,7 +272,7 @@ impl Learner {
             Phase::Searching { .. } => {}
             Phase::Reprobing { .. } => {
                 self.bad_ms = None;
-                self.backoff_ms = REPROBE_FIRST_MS;
+                self.backoff_ms = self.reprobe_first_ms;
                 self.phase = Phase::Searching { losses: 0 };
             }
             Phase::Settled { reprobe_at_ms } => {
@@ -362,7 +372,7 @@ impl Learner {
             Some(_) => Phase::Settled { reprobe_at_ms: UNSCHEDULED },
             None => Phase::Searching { losses: 0 },
         };
-        self.backoff_ms = REPROBE_FIRST_MS;
+        self.backoff_ms = self.reprobe_first_ms;
     }
 
     fn clamp(&self, v: u64) -> u32 {

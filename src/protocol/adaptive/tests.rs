@@ -324,3 +324,20 @@ fn remembered_is_an_acknowledged_interval() {
     l.on_silent_death(2_000, now + 2_000);
     assert_eq!(l.remembered(), Remembered { interval_ms: 1_000, upper_bound_ms: Some(2_000) });
 }
+
+#[test]
+fn a_short_reprobe_period_finds_a_longer_timeout_within_minutes() {
+    // What the 60 s integration test relies on: T = 2 s, server interval 8 s, then T = 4 s.
+    let mut s = Sim::new(2_000);
+    s.l = Learner::new(700, 8_000, None);
+    s.l.set_reprobe_first_ms(5_000);
+    s.until_settled(1_000);
+    assert!(in_band(s.l.interval_ms(), 2_000), "{:?}", s.l);
+    assert!(s.now < 40_000, "settled after {} ms", s.now); // two losses at a 5 s pong timeout included
+    s.t_ms = 4_000;
+    let end = s.now + 60_000;
+    while s.now < end {
+        s.step();
+    }
+    assert!(in_band(s.l.interval_ms(), 4_000), "{:?}", s.l);
+}

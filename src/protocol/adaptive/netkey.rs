@@ -192,7 +192,10 @@ mod tests {
         format!("{:08X}", u32::from_ne_bytes(a))
     }
 
-    fn route_table(lines: &[(&str, [u8; 4], [u8; 4], u32, u32, [u8; 4])]) -> String {
+    /// (iface, destination, gateway, flags, metric, mask) of one /proc/net/route line.
+    type Line<'a> = (&'a str, [u8; 4], [u8; 4], u32, u32, [u8; 4]);
+
+    fn route_table(lines: &[Line]) -> String {
         let mut t = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n".to_string();
         for (dev, dst, gw, flags, metric, mask) in lines {
             t += &format!(

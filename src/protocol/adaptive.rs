@@ -61,6 +61,7 @@
 
 pub mod netkey;
 pub mod store;
+pub mod tracker;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@
 //! - [`proxy`]: proxy URIs, the environment rules, HTTP CONNECT and SOCKS5 (not wired in yet).
 //! - [`tls_identity`]: client certificates, public-key pins (not wired in yet).
 
+pub mod adaptive;
 pub mod handshake;
 pub mod proxy;
 pub mod reconnect;

@@ -9,6 +9,7 @@
 //! - [`schedule`]: keep-alive bookkeeping (outstanding pings, pong deadline, coalescing windows).
 //! - [`io`], [`stream`], [`sockopt`]: WouldBlock helpers, the plain/TLS byte stream, socket options.
 
+pub(crate) mod adaptive_io;
 pub(crate) mod connect;
 pub(crate) mod io;
 pub(crate) mod lifecycle;

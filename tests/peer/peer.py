@@ -212,8 +212,13 @@ class PeerProxy:
         """Abort every current connection with a TCP RST on both sides."""
         self.command("reset")
 
+    def nat(self, timeout_ms: Optional[int]) -> None:
+        """NAT mode: forget (silently blackhole) a connection idle longer than `timeout_ms`;
+        None turns it off. Takes effect at once, also for current connections."""
+        self.command(f"nat {timeout_ms if timeout_ms else 'off'}")
+
     def stats(self) -> dict[str, int]:
-        """connections, accepted, up, down, dropped (byte counts since start)."""
+        """connections, accepted, up, down, dropped (byte counts since start), nat_forgotten."""
         text = self.command("stats")
         return {k: int(v) for k, v in (item.split("=", 1) for item in text.split())}
 
@@ -251,9 +256,13 @@ def start_server(tls: bool = False, key_type: str = "ecdsa") -> Iterator[PeerSer
 
 
 @contextmanager
-def start_proxy(target_port: int) -> Iterator[PeerProxy]:
-    """Run tests/peer/proxy.py in front of 127.0.0.1:`target_port` for the `with` block."""
-    child = _Child("peer proxy", [python_executable(), str(PROXY_SCRIPT), "--target-port", str(target_port)])
+def start_proxy(target_port: int, nat_timeout_ms: Optional[int] = None) -> Iterator[PeerProxy]:
+    """Run tests/peer/proxy.py in front of 127.0.0.1:`target_port` for the `with` block
+    (in NAT mode from the start with `nat_timeout_ms`)."""
+    argv = [python_executable(), str(PROXY_SCRIPT), "--target-port", str(target_port)]
+    if nat_timeout_ms:
+        argv += ["--nat-timeout-ms", str(nat_timeout_ms)]
+    child = _Child("peer proxy", argv)
     try:
         port = child.read_port()
         yield PeerProxy(child, port, target_port)

@@ -15,8 +15,15 @@ arrive one per line on stdin; each is acknowledged on stdout with ``OK <command>
   pass        resume forwarding (bytes dropped meanwhile stay lost)
   reset       abort every current connection, both sides, with a TCP RST
               (SO_LINGER 0, then close)
+  nat <ms>    NAT mode: a connection idle (no byte in either direction) for longer than
+              <ms> is forgotten like a NAT mapping that timed out: from then on every byte
+              and FIN of it is dropped, both ways, and no RST is sent; the client's side stays
+              open until the client closes it. Applies at once to current connections (their
+              idle time so far counts) and may be changed at any time; ``nat off`` (or
+              ``nat 0``) ends it (connections already forgotten stay forgotten).
+              ``--nat-timeout-ms`` sets it from the start.
   stats       ``OK stats connections=<open> accepted=<total> up=<bytes client->target>
-              down=<bytes target->client> dropped=<bytes dropped>``
+              down=<bytes target->client> dropped=<bytes dropped> nat_forgotten=<connections>``
   quit        acknowledge and exit
 
 Exits on EOF of stdin (when stdin is a pipe, socket or tty; a /dev/null stdin is
@@ -36,7 +43,8 @@ import stat
 import struct
 import sys
 import threading
-from typing import Optional, Sequence, Set
+import time
+from typing import Optional, Sequence, Set, Tuple
 
 
 class Proxy:
@@ -44,6 +52,8 @@ class Proxy:
         self.target_host = target_host
         self.target_port = target_port
         self.blackholed = False
+        self.nat_timeout: Optional[float] = None  # seconds; None = NAT mode off
+        self.nat_forgotten = 0
         self.pairs: Set[Pair] = set()
         self.accepted = 0
         self.bytes_up = 0
@@ -51,9 +61,12 @@ class Proxy:
         self.bytes_dropped = 0
 
     def stats(self) -> str:
+        for pair in list(self.pairs):
+            pair.nat_alive()  # an idle mapping is forgotten even if no byte tried it yet
         return (
             f"connections={len(self.pairs)} accepted={self.accepted} "
-            f"up={self.bytes_up} down={self.bytes_down} dropped={self.bytes_dropped}"
+            f"up={self.bytes_up} down={self.bytes_down} dropped={self.bytes_dropped} "
+            f"nat_forgotten={self.nat_forgotten}"
         )
 
     def reset_all(self) -> None:
@@ -113,14 +126,28 @@ class Pair:
         self.proxy = proxy
         self.client = Side(self)
         self.target = Side(self)
+        self.last_activity = time.monotonic()  # the NAT mapping is made with the SYN
+        self.forgotten = False  # NAT mode dropped this connection's mapping
+
+    def nat_alive(self) -> bool:
+        """False once the NAT forgot this connection (it was idle longer than the timeout)."""
+        if self.forgotten:
+            return False
+        timeout = self.proxy.nat_timeout
+        if timeout is not None and time.monotonic() - self.last_activity > timeout:
+            self.forgotten = True
+            self.proxy.nat_forgotten += 1
+            return False
+        return True
 
     def other(self, side: Side) -> Side:
         return self.target if side is self.client else self.client
 
     def forward(self, side: Side, data: bytes) -> None:
-        if self.proxy.blackholed:
+        if self.proxy.blackholed or not self.nat_alive():
             self.proxy.bytes_dropped += len(data)
             return
+        self.last_activity = time.monotonic()
         if side is self.client:
             self.proxy.bytes_up += len(data)
         else:
@@ -141,8 +168,8 @@ class Pair:
             self.eof_from(self.client)
 
     def eof_from(self, side: Side) -> None:
-        if self.proxy.blackholed:
-            return  # a blackhole swallows FINs too
+        if self.proxy.blackholed or not self.nat_alive():
+            return  # a blackhole (or a forgotten NAT mapping) swallows FINs too
         dest = self.other(side)
         if not dest.usable():
             return
@@ -158,7 +185,13 @@ class Pair:
 
     def lost(self, side: Side) -> None:
         dest = self.other(side)
-        if not self.proxy.blackholed and dest.usable():
+        alive = self.nat_alive()
+        if not alive and side is self.client and dest.usable():
+            # The client gave up on a forgotten connection: let the target go too (a FIN the
+            # client can no longer see), so long NAT runs do not pile up server connections.
+            assert dest.transport is not None
+            dest.transport.close()
+        elif alive and not self.proxy.blackholed and dest.usable():
             assert dest.transport is not None
             dest.transport.close()  # graceful: buffered bytes still go out
         if self.finished():
@@ -204,6 +237,20 @@ async def open_pair(proxy: Proxy, pair: Pair) -> None:
     pair.target_connected()
 
 
+def parse_nat(arg: str) -> Tuple[bool, Optional[float]]:
+    """The `nat` argument: (valid, timeout in seconds or None for off)."""
+    arg = arg.strip()
+    if arg == "off":
+        return True, None
+    try:
+        ms = float(arg)
+    except ValueError:
+        return False, None
+    if not 0 <= ms < float("inf"):
+        return False, None
+    return True, (ms / 1000.0 if ms > 0 else None)
+
+
 def stdin_is_watched() -> bool:
     try:
         mode = os.fstat(0).st_mode
@@ -234,6 +281,8 @@ def reply(line: str) -> None:
 async def main_async(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     proxy = Proxy(args.target_host, args.target_port)
+    if args.nat_timeout_ms > 0:
+        proxy.nat_timeout = args.nat_timeout_ms / 1000.0
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -268,6 +317,12 @@ async def main_async(args: argparse.Namespace) -> None:
                     pair.unblock()
             elif command == "reset":
                 proxy.reset_all()
+            elif command.startswith("nat "):
+                ok, timeout = parse_nat(command[4:])
+                if not ok:
+                    reply(f"ERR {command}")
+                    continue
+                proxy.nat_timeout = timeout
             elif command == "stats":
                 reply(f"OK stats {proxy.stats()}")
                 continue
@@ -297,10 +352,11 @@ def _die_with_parent() -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="TCP proxy with blackhole/reset commands on stdin")
+    parser = argparse.ArgumentParser(description="TCP proxy with blackhole/reset/nat commands on stdin")
     parser.add_argument("--target-port", type=int, required=True)
     parser.add_argument("--target-host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="listen port on 127.0.0.1 (0: ephemeral)")
+    parser.add_argument("--nat-timeout-ms", type=float, default=0, help="start in NAT mode (see `nat <ms>`)")
     args = parser.parse_args(argv)
     _die_with_parent()
     asyncio.run(main_async(args))

@@ -518,6 +518,66 @@ def test_proxy_passes_server_close_and_drop(proxy: PeerProxy) -> None:
         assert info2.value.rcvd is None
 
 
+# NAT mode: T is short so that each test stays within a few seconds.
+NAT_T = 0.4
+GONE = {"close_timeout": 0.2}  # closing a forgotten connection cannot complete: do not wait
+
+
+def test_proxy_nat_forgets_an_idle_connection_silently(proxy: PeerProxy) -> None:
+    proxy.nat(int(NAT_T * 1000))
+    with ws_connect(proxy.url("/echo"), **GONE) as ws:
+        # Traffic more often than T keeps the mapping, for much longer than T.
+        deadline = time.monotonic() + 3 * NAT_T
+        while time.monotonic() < deadline:
+            assert pong_arrives(ws, b"busy", WAIT)
+            time.sleep(NAT_T / 4)
+        assert proxy.stats()["nat_forgotten"] == 0
+        time.sleep(NAT_T * 2)  # idle longer than T: the NAT forgets
+        assert not pong_arrives(ws, b"void", QUIET)
+        ws.send("lost")
+        with pytest.raises(TimeoutError):
+            ws.recv(QUIET / 2)  # no reply, and no close: the connection just went silent
+        counts = proxy.stats()
+        assert counts["nat_forgotten"] == 1 and counts["connections"] == 1 and counts["dropped"] > 0
+    # A new connection gets a new mapping.
+    with ws_connect(proxy.url("/echo")) as ws:
+        ws.send("fresh")
+        assert ws.recv(WAIT) == "fresh"
+
+
+def test_proxy_nat_sends_no_fin_or_rst_and_counts_both_directions(server: PeerServer) -> None:
+    with start_proxy(server.port, nat_timeout_ms=int(NAT_T * 1000)) as px:
+        # Bytes from the server alone refresh the mapping (a NAT sees both directions).
+        with ws_connect(px.url(f"/push?n=12&size=8&interval_ms={int(NAT_T * 250)}")) as ws:
+            for _ in range(12):
+                ws.recv(WAIT)
+            assert px.stats()["nat_forgotten"] == 0
+        # The server closes its side after the mapping was forgotten: the client sees nothing.
+        sock = raw_upgrade(px.port, f"/drop?after_ms={int(NAT_T * 2500)}&how=rst")
+        try:
+            sock.settimeout(NAT_T * 2500 / 1000 + QUIET)
+            with pytest.raises(TimeoutError):
+                sock.recv(1)  # neither b"" (FIN) nor ConnectionResetError (RST)
+            assert px.stats()["nat_forgotten"] == 1
+        finally:
+            sock.close()
+
+
+def test_proxy_nat_timeout_changes_at_run_time(proxy: PeerProxy) -> None:
+    proxy.nat(int(NAT_T * 4000))
+    with ws_connect(proxy.url("/echo"), **GONE) as ws:
+        time.sleep(NAT_T * 2)
+        assert pong_arrives(ws, b"long-T", WAIT), "idle 2x shorter than T survives"
+        proxy.nat(int(NAT_T * 1000))  # the NAT got stricter: same connection, same idle gap
+        time.sleep(NAT_T * 2)
+        assert not pong_arrives(ws, b"short-T", QUIET)
+    proxy.nat(None)
+    with ws_connect(proxy.url("/echo")) as ws:
+        time.sleep(NAT_T * 2)
+        assert pong_arrives(ws, b"off", WAIT)
+    assert proxy.stats()["nat_forgotten"] == 1
+
+
 def test_proxy_commands_and_exit() -> None:
     # The raw protocol a C test speaks: PORT line, OK acks, ERR for junk, quit.
     with start_server() as srv:
@@ -532,6 +592,8 @@ def test_proxy_commands_and_exit() -> None:
             assert proc.stdout is not None and proc.stdin is not None
             assert proc.stdout.readline().startswith("PORT ")
             for command, answer in (("blackhole", "OK blackhole"), ("pass", "OK pass"), ("reset", "OK reset"),
+                                    ("nat 1500", "OK nat 1500"), ("nat off", "OK nat off"),
+                                    ("nat x", "ERR nat x"), ("nat -1", "ERR nat -1"),
                                     ("bogus", "ERR bogus"), ("quit", "OK quit")):
                 proc.stdin.write(command + "\n")
                 proc.stdin.flush()

@@ -141,6 +141,27 @@ namespace CtrlChan.Tests
         }
 
         [Test]
+        public void MessageTypeCanChangeWhileConnected()
+        {
+            using (var rt = new ControlChannelRuntime())
+            using (var ws = new MessageWebSocket(rt))
+            {
+                var echoes = new Recorder<MessageWebSocketMessageReceivedEventArgs>();
+                ws.MessageReceived += (o, e) => echoes.Add(e);
+                ws.Control.MessageType = SocketMessageType.Binary;
+                Wait.On(ws.ConnectAsync(PeerFixture.Url("/echo")), Wait.Long);
+                ws.SendAsync(new byte[] { 0x61 });
+                Assert.IsTrue(echoes.WaitCount(1, Wait.Short));
+                ws.Control.MessageType = SocketMessageType.Utf8;   // Windows allows this at any time
+                ws.SendAsync(new byte[] { 0x62 });
+                Assert.IsTrue(echoes.WaitCount(2, Wait.Short));
+                Assert.AreEqual(SocketMessageType.Binary, echoes.Items[0].MessageType);
+                Assert.AreEqual(SocketMessageType.Utf8, echoes.Items[1].MessageType);
+                Assert.AreEqual("b", echoes.Items[1].GetDataString());
+            }
+        }
+
+        [Test]
         public void SubscribingToKeepAliveCompletedRaisesIt()
         {
             using (var rt = new ControlChannelRuntime())

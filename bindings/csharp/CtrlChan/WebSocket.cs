@@ -218,7 +218,8 @@ namespace CtrlChan
         /// <summary>Largest incoming message in bytes (default 16 MiB); a larger one closes the connection with 1009.</summary>
         public uint MaxMessageSize { get { return GetMaxMessageSize(); } set { SetMaxMessageSize(value); } }
 
-        /// <summary>Frame type used by SendAsync(byte[]) (default Binary).</summary>
+        /// <summary>Frame type used by SendAsync(byte[]) (default Binary). May be changed at any time,
+        /// also while connected (as on Windows); it applies to later sends.</summary>
         public SocketMessageType MessageType
         {
             get

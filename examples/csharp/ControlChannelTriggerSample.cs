@@ -140,6 +140,8 @@ namespace CtrlChanSample
             }
 
             // The keep-alive "background task": the system runs it on the channel's schedule.
+            // Acknowledged keep-alives are not events by default (RTT is in channel.Statistics);
+            // subscribing to KeepAliveCompleted turns them on for this channel.
             keepAliveTask = new WebSocketKeepAlive { Mode = KeepAliveMode.Ping, PongTimeout = TimeSpan.FromSeconds(5) };
             channel.KeepAliveTask = keepAliveTask;
             channel.KeepAliveCompleted += (ch, e) =>
@@ -149,8 +151,16 @@ namespace CtrlChanSample
             };
 
             // The push-notification "background task".
+            // Durable channel: a lost transport is reconnected on the same socket (backoff with
+            // jitter); TransportDisconnected only comes when the policy gives up or cannot retry.
+            channel.ReconnectPolicy = ReconnectPolicy.Default;
+            channel.Reconnecting += (ch, e) =>
+                Diag.DebugPrint(string.Format("Reconnecting [{0}]: attempt {1} in {2} ms ({3} {4})",
+                                              e.ChannelId, e.Attempt, (long)e.Delay.TotalMilliseconds, e.Result, e.Reason));
+            channel.Reset += (ch, e) =>
+                Diag.DebugPrint("Reset [" + e.ChannelId + "]: " + e.ResetReason + " -- re-subscribe here; queued sends follow");
             channel.TransportDisconnected += (ch, e) =>
-                Diag.DebugPrint("Transport lost [" + e.ChannelId + "]: " + e.Reason + " -- a real app reconnects here");
+                Diag.DebugPrint("Transport lost [" + e.ChannelId + "]: " + e.Reason + " (" + e.Result + ")");
 
             try
             {
@@ -278,6 +288,7 @@ namespace CtrlChanSample
                         "summary: {0} bytes read, {1} messages processed, {2} keep-alives ({3} sent, {4} acked), {5} wake-ups",
                         comm.BytesRead, PushNotifyTask.Processed, comm.KeepAlives,
                         stats.KeepAlivesSent, stats.KeepAlivesAcknowledged, stats.Wakeups));
+                    Diag.DebugPrint("channel: " + comm.Channel.Statistics);
                     return comm.BytesRead > 0 && comm.KeepAlives > 0 ? 0 : 1;
                 }
             }

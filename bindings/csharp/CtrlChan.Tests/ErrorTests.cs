@@ -126,7 +126,9 @@ namespace CtrlChan.Tests
                 Wait.On(ws.ConnectAsync(PeerFixture.Url("/echo")), Wait.Long);
                 Assert.Throws<InvalidOperationException>(() => ws.SetRequestHeader("X-Late", "1"));
                 Assert.Throws<InvalidOperationException>(() => ws.Control.MaxMessageSize = 10);
-                Assert.Throws<InvalidOperationException>(() => ws.Control.MessageType = SocketMessageType.Binary);
+                // MessageType is the exception: Windows allows changing it at any time (the core does since issue 8).
+                ws.Control.MessageType = SocketMessageType.Utf8;
+                Assert.AreEqual(SocketMessageType.Utf8, ws.Control.MessageType, "MessageType changes while connected");
                 Assert.Throws<InvalidOperationException>(() => ws.Control.SupportedProtocols.Add("late"));
                 Assert.AreEqual(0, ws.Control.SupportedProtocols.Count, "a rejected protocol is not listed");
                 Assert.Throws<InvalidOperationException>(() => ws.ConnectAsync(PeerFixture.Url("/echo")), "connect twice");

@@ -318,6 +318,20 @@ namespace CtrlChan
             string reason = Utf8.Decode(NativeMethods.ctrlchan_event_get_reason(ev));
             var args = new ControlChannelEventArgs(kind, channelId, type, data, code, reason, rtt);
             args.Result = NativeMethods.ctrlchan_event_get_result(ev);
+            if (kind == ControlChannelEventKind.Reconnecting)
+            {
+                args.Attempt = NativeMethods.ctrlchan_event_get_attempt(ev);
+                args.Delay = TimeSpan.FromMilliseconds(NativeMethods.ctrlchan_event_get_delay_ms(ev));
+            }
+            else if (kind == ControlChannelEventKind.Reset)
+            {
+                args.ResetReason = NativeMethods.ctrlchan_event_get_reset_reason(ev);
+            }
+            else if (kind == ControlChannelEventKind.IntervalChanged)
+            {
+                args.KeepAliveInterval = TimeSpan.FromMilliseconds(NativeMethods.ctrlchan_event_get_interval_ms(ev));
+            }
+            if (kind != ControlChannelEventKind.Reset) args.ResetReason = ControlChannelTriggerResetReason.NewTransport;
             return args;
         }
 

@@ -150,6 +150,41 @@ namespace CtrlChan
             }
         }
 
+        /// <summary>Bound of the runtime's native event queue (what <see cref="NextEvent"/> reads), in
+        /// events; default 65 536. When it is full the runtime stops reading the sockets whose events
+        /// would go there (TCP back-pressure to the server) and resumes once the app has drained it
+        /// below half: nothing is ever dropped. Events raised as .NET events need no limit.</summary>
+        public uint EventQueueLimit
+        {
+            get
+            {
+                ThrowIfDisposed();
+                uint v;
+                Errors.Check(NativeMethods.ctrlchan_runtime_get_event_queue_limit(Handle, out v), "ctrlchan_runtime_get_event_queue_limit", "ControlChannelRuntime");
+                return v;
+            }
+            set
+            {
+                if (value == 0) throw new ArgumentOutOfRangeException("value", value, "at least one event");
+                ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_runtime_set_event_queue_limit(Handle, value), "ctrlchan_runtime_set_event_queue_limit", "ControlChannelRuntime");
+            }
+        }
+
+        /// <summary>
+        /// FOR TESTS: behaves as if the machine had just resumed from a suspend of
+        /// <paramref name="duration"/> (0 ... 49 days): every channel is probed at once (pong timeout
+        /// at most 5 s); a dead transport is reconnected at once (Reset with ResetReason LowPowerExit)
+        /// if its channel has a <see cref="ControlChannelTrigger.ReconnectPolicy"/>, else raises
+        /// TransportDisconnected.
+        /// </summary>
+        public void SimulateSuspend(TimeSpan duration)
+        {
+            uint ms = Time.ToMilliseconds(duration, TimeSpan.Zero, TimeSpan.FromMilliseconds(uint.MaxValue), "duration");
+            ThrowIfDisposed();
+            Errors.Check(NativeMethods.ctrlchan_runtime_simulate_suspend(Handle, ms), "ctrlchan_runtime_simulate_suspend", "ControlChannelRuntime");
+        }
+
         /// <summary>Current counters of the runtime.</summary>
         public ControlChannelRuntimeStatistics GetStatistics()
         {
@@ -251,6 +286,10 @@ namespace CtrlChan
                     break;
                 case ControlChannelEventKind.Reset:
                     if (first != null) first.OnReset(args);
+                    break;
+                case ControlChannelEventKind.Reconnecting:
+                    // The same socket reconnects: a StreamWebSocket's InputStream stays open.
+                    if (first != null) first.OnReconnecting(args);
                     break;
             }
         }

@@ -219,6 +219,10 @@ namespace CtrlChan
         private TypedEventHandler<ControlChannelTrigger, KeepAliveCompletedEventArgs> _keepAliveCompleted;
         private TypedEventHandler<ControlChannelTrigger, TransportDisconnectedEventArgs> _transportDisconnected;
         private TypedEventHandler<ControlChannelTrigger, ChannelResetEventArgs> _reset;
+        private TypedEventHandler<ControlChannelTrigger, ReconnectingEventArgs> _reconnecting;
+        private readonly object _maskLock = new object();
+        private bool _maskExplicit;        // the app set EventMask: subscriptions leave the mask alone
+        private bool _maskAddedKeepAlive;  // KeepAliveCompleted's first subscriber added the KeepAlive bit
 
         /// <summary>Raised for every message received on the transport (the Windows PushNotificationTrigger).
         /// While it has subscribers, the transport socket's MessageReceived / DataReceived is not raised.</summary>
@@ -229,10 +233,150 @@ namespace CtrlChan
         }
 
         /// <summary>Raised when a keep-alive completed (Ping mode: when its Pong arrived; RoundTripTime set).</summary>
+        /// <remarks>
+        /// Keep-alive acknowledgements are not events by default (<see cref="CtrlChan.EventMask.Default"/>:
+        /// the app is woken only for data, loss, close, resets and reconnects; RTT is in
+        /// <see cref="Statistics"/>). Subscribing here turns them on for this channel: the first
+        /// subscriber adds <see cref="CtrlChan.EventMask.KeepAlive"/> to the native mask, and when the
+        /// last one leaves the bit is taken out again if this subscription had added it. Once the app
+        /// has set <see cref="EventMask"/> itself, the mask is the app's: subscriptions no longer
+        /// change it (so with an explicit mask without KeepAlive, this event is not raised).
+        /// </remarks>
         public event TypedEventHandler<ControlChannelTrigger, KeepAliveCompletedEventArgs> KeepAliveCompleted
         {
-            add { _listener.Subscribe(ref _keepAliveCompleted, value); }
-            remove { _listener.Unsubscribe(ref _keepAliveCompleted, value); }
+            add
+            {
+                if (value == null) return;
+                lock (_maskLock)
+                {
+                    bool first = _keepAliveCompleted == null;
+                    // Handler first, then the mask: an acknowledgement is never queued natively
+                    // because the handler was not there yet.
+                    _listener.Subscribe(ref _keepAliveCompleted, value);
+                    if (first && !_maskExplicit) AutoKeepAliveEvents(true);
+                }
+            }
+            remove
+            {
+                if (value == null) return;
+                lock (_maskLock)
+                {
+                    // Mask first, then the handler: no acknowledgement is created for nobody.
+                    var after = Delegate.Remove(_keepAliveCompleted, value);
+                    if (after == null && _keepAliveCompleted != null && _maskAddedKeepAlive && !_maskExplicit)
+                        AutoKeepAliveEvents(false);
+                    _listener.Unsubscribe(ref _keepAliveCompleted, value);
+                }
+            }
+        }
+
+        /// <summary>Adds (on) or removes (off) the KeepAlive bit of the native mask for the
+        /// automatic rule of <see cref="KeepAliveCompleted"/>. Caller holds _maskLock.</summary>
+        private void AutoKeepAliveEvents(bool on)
+        {
+            if (_disposed) return;
+            try
+            {
+                uint mask;
+                Errors.Check(NativeMethods.ctrlchan_channel_get_event_mask(Handle, out mask), "ctrlchan_channel_get_event_mask", "ControlChannelTrigger");
+                const uint bit = (uint)CtrlChan.EventMask.KeepAlive;
+                if (on)
+                {
+                    if ((mask & bit) != 0) return;   // already on (not ours to take back)
+                    Errors.Check(NativeMethods.ctrlchan_channel_set_event_mask(Handle, mask | bit), "ctrlchan_channel_set_event_mask", "ControlChannelTrigger");
+                    _maskAddedKeepAlive = true;
+                }
+                else
+                {
+                    _maskAddedKeepAlive = false;
+                    Errors.Check(NativeMethods.ctrlchan_channel_set_event_mask(Handle, mask & ~bit), "ctrlchan_channel_set_event_mask", "ControlChannelTrigger");
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // disposed on another thread: nothing to adjust
+            }
+        }
+
+        /// <summary>
+        /// Which events this channel's transport produces (<c>ctrlchan_channel_set_event_mask</c>).
+        /// Default <see cref="CtrlChan.EventMask.Default"/>: everything but keep-alive
+        /// acknowledgements, plus <see cref="CtrlChan.EventMask.KeepAlive"/> while
+        /// <see cref="KeepAliveCompleted"/> has subscribers (see there). A masked-out event is never
+        /// created: no .NET event, nothing in <see cref="ControlChannelRuntime.NextEvent"/>. While a
+        /// socket is this channel's transport this mask applies to its events, not the socket's own.
+        /// Setting it takes the mask over from the automatic KeepAliveCompleted rule for good.
+        /// Any time; applies to later events.
+        /// </summary>
+        public EventMask EventMask
+        {
+            get
+            {
+                ThrowIfDisposed();
+                uint mask;
+                Errors.Check(NativeMethods.ctrlchan_channel_get_event_mask(Handle, out mask), "ctrlchan_channel_get_event_mask", "ControlChannelTrigger");
+                return (EventMask)mask;
+            }
+            set
+            {
+                ThrowIfDisposed();
+                lock (_maskLock)
+                {
+                    Errors.Check(NativeMethods.ctrlchan_channel_set_event_mask(Handle, (uint)value), "ctrlchan_channel_set_event_mask", "ControlChannelTrigger");
+                    _maskExplicit = true;
+                    _maskAddedKeepAlive = false;
+                }
+            }
+        }
+
+        /// <summary>Raised before each reconnect attempt of the <see cref="ReconnectPolicy"/>
+        /// (Attempt from 1, Delay before it, Result / Reason: the cause).</summary>
+        public event TypedEventHandler<ControlChannelTrigger, ReconnectingEventArgs> Reconnecting
+        {
+            add { _listener.Subscribe(ref _reconnecting, value); }
+            remove { _listener.Unsubscribe(ref _reconnecting, value); }
+        }
+
+        /// <summary>
+        /// The channel's reconnect policy; null (the default) = a lost transport stays lost. The
+        /// policy is copied on assignment; the getter returns a fresh copy. See <see cref="CtrlChan.ReconnectPolicy"/>.
+        /// </summary>
+        /// <exception cref="ArgumentOutOfRangeException">a value of the policy is out of range.</exception>
+        /// <exception cref="InvalidOperationException">the channel was closed.</exception>
+        public ReconnectPolicy ReconnectPolicy
+        {
+            get
+            {
+                ThrowIfDisposed();
+                NativeReconnectPolicy p;
+                bool enabled;
+                Errors.Check(NativeMethods.ctrlchan_channel_get_reconnect_policy(Handle, out p, out enabled), "ctrlchan_channel_get_reconnect_policy", "ControlChannelTrigger");
+                return enabled ? CtrlChan.ReconnectPolicy.FromNative(p) : null;
+            }
+            set
+            {
+                ThrowIfDisposed();
+                if (value == null)
+                {
+                    Errors.Check(NativeMethods.ctrlchan_channel_clear_reconnect_policy(Handle, IntPtr.Zero), "ctrlchan_channel_set_reconnect_policy", "ControlChannelTrigger");
+                    return;
+                }
+                NativeReconnectPolicy p = value.ToNative();
+                Errors.Check(NativeMethods.ctrlchan_channel_set_reconnect_policy(Handle, ref p), "ctrlchan_channel_set_reconnect_policy", "ControlChannelTrigger");
+            }
+        }
+
+        /// <summary>A snapshot of the channel's counters: keep-alives sent and acknowledged, reconnects,
+        /// last and smoothed round-trip times (RFC 6298), the current keep-alive interval.</summary>
+        public ControlChannelTriggerStatistics Statistics
+        {
+            get
+            {
+                ThrowIfDisposed();
+                NativeChannelStats s;
+                Errors.Check(NativeMethods.ctrlchan_channel_get_stats(Handle, out s), "ctrlchan_channel_get_stats", "ControlChannelTrigger");
+                return new ControlChannelTriggerStatistics(s);
+            }
         }
 
         /// <summary>Raised once when the transport is lost without a close handshake (Reason says why:
@@ -244,7 +388,10 @@ namespace CtrlChan
             remove { _listener.Unsubscribe(ref _transportDisconnected, value); }
         }
 
-        /// <summary>Raised when the channel was reset onto a new transport.</summary>
+        /// <summary>Raised when the channel has a fresh transport; ResetReason says why: NewTransport
+        /// (UsingTransport), Reconnected (the <see cref="ReconnectPolicy"/> reconnected the same socket),
+        /// NetworkChanged or LowPowerExit (a probe after a network change or a resume found the loss).
+        /// Messages sent from this handler go out before those queued during the reconnect.</summary>
         public event TypedEventHandler<ControlChannelTrigger, ChannelResetEventArgs> Reset
         {
             add { _listener.Subscribe(ref _reset, value); }
@@ -254,14 +401,15 @@ namespace CtrlChan
         private bool HasSubscribers()
         {
             return _pushNotificationReceived != null || _keepAliveCompleted != null
-                || _transportDisconnected != null || _reset != null;
+                || _transportDisconnected != null || _reset != null || _reconnecting != null;
         }
 
         /// <summary>True while the channel's native event handler is installed (tests).</summary>
         internal bool HasNativeHandler { get { return _listener.IsInstalled; } }
 
         /// <summary>Binds the socket to this channel. Call before connecting the socket. To reconnect
-        /// after the transport closed, create a new socket and call UsingTransport again.</summary>
+        /// after the transport closed, create a new socket and call UsingTransport again, or set a
+        /// <see cref="ReconnectPolicy"/> to have the same socket reconnected automatically.</summary>
         public void UsingTransport(IWebSocket transport)
         {
             if (transport == null) throw new ArgumentNullException("transport");
@@ -323,6 +471,12 @@ namespace CtrlChan
         {
             var h = Volatile.Read(ref _transportDisconnected);
             return h != null && Callbacks.Raise(h, this, new TransportDisconnectedEventArgs(e), Runtime, e);
+        }
+
+        internal bool OnReconnecting(ControlChannelEventArgs e)
+        {
+            var h = Volatile.Read(ref _reconnecting);
+            return h != null && Callbacks.Raise(h, this, new ReconnectingEventArgs(e), Runtime, e);
         }
 
         internal bool OnReset(ControlChannelEventArgs e)

@@ -19,6 +19,10 @@ namespace CtrlChan
         Io = 11,
         Policy = 12,
         Panic = 13,
+        /// <summary>The proxy refused the tunnel, needs other credentials, or is unreachable.</summary>
+        ProxyFailed = 14,
+        /// <summary>Reserved for the event queue limit's diagnostics (events are never dropped).</summary>
+        QueueFull = 15,
     }
 
     /// <summary>Windows.Networking.Sockets.ControlChannelTriggerResourceType.</summary>
@@ -71,8 +75,57 @@ namespace CtrlChan
         TransportDisconnected = 3,
         Connected = 4,
         ConnectFailed = 5,
-        /// <summary>The channel was given a new transport.</summary>
+        /// <summary>The channel has a fresh transport: the app gave it a new socket (UsingTransport), or the
+        /// reconnect policy reconnected it (see <see cref="ControlChannelEventArgs.ResetReason"/>).</summary>
         Reset = 6,
+        /// <summary>The transport was lost (or a reconnect attempt failed) and the reconnect policy will try
+        /// again after <see cref="ControlChannelEventArgs.Delay"/> (Attempt counts from 1; Result / Reason give the cause).</summary>
+        Reconnecting = 7,
+        /// <summary>Adaptive keep-alive moved the network interval (<see cref="ControlChannelEventArgs.KeepAliveInterval"/>).</summary>
+        IntervalChanged = 8,
+    }
+
+    /// <summary>Windows.Networking.Sockets.ControlChannelTriggerResetReason (same values), plus
+    /// ctrlchan's own reasons from 16 on (<c>ctrlchan_reset_reason</c>).</summary>
+    public enum ControlChannelTriggerResetReason : uint
+    {
+        /// <summary>Windows only; never raised on Linux.</summary>
+        FastUserSwitched = 0,
+        /// <summary>The loss was found by the probe after the machine resumed from suspend.</summary>
+        LowPowerExit = 1,
+        /// <summary>Windows only; never raised on Linux.</summary>
+        QuietHoursExit = 2,
+        /// <summary>Windows only; never raised on Linux.</summary>
+        ApplicationRestart = 3,
+        /// <summary>The application bound a new socket with <see cref="ControlChannelTrigger.UsingTransport"/>.</summary>
+        NewTransport = 16,
+        /// <summary>The reconnect policy reconnected the same socket after a loss.</summary>
+        Reconnected = 17,
+        /// <summary>The loss was found by the probe after an address, link or route change.</summary>
+        NetworkChanged = 18,
+    }
+
+    /// <summary>
+    /// Which events a channel or socket produces (<c>1u &lt;&lt; ctrlchan_event_kind</c>, see
+    /// <see cref="ControlChannelTrigger.EventMask"/>). A masked-out event is never created natively.
+    /// </summary>
+    [System.Flags]
+    public enum EventMask : uint
+    {
+        None = 0,
+        PushNotification = 1u << 0,
+        KeepAlive = 1u << 1,
+        Closed = 1u << 2,
+        TransportDisconnected = 1u << 3,
+        Connected = 1u << 4,
+        ConnectFailed = 1u << 5,
+        Reset = 1u << 6,
+        Reconnecting = 1u << 7,
+        IntervalChanged = 1u << 8,
+        /// <summary>Every event kind, including kinds added later (<c>CTRLCHAN_EVENT_MASK_ALL</c>).</summary>
+        All = 0xFFFFFFFFu,
+        /// <summary>Everything but KeepAlive acknowledgements (<c>CTRLCHAN_EVENT_MASK_DEFAULT</c>), the native default.</summary>
+        Default = All & ~KeepAlive,
     }
 
     /// <summary>Connection state of a web socket (<c>ctrlchan_websocket_state</c>).</summary>

@@ -62,6 +62,8 @@ namespace CtrlChan
                 case CtrlChanResult.Io: return "IO";
                 case CtrlChanResult.Policy: return "POLICY";
                 case CtrlChanResult.Panic: return "PANIC";
+                case CtrlChanResult.ProxyFailed: return "PROXY_FAILED";
+                case CtrlChanResult.QueueFull: return "QUEUE_FULL";
                 default: return "UNKNOWN(" + (uint)r + ")";
             }
         }

@@ -21,6 +21,10 @@ namespace CtrlChan
             Channel = other.Channel;
             WebSocket = other.WebSocket;
             Result = other.Result;
+            Attempt = other.Attempt;
+            Delay = other.Delay;
+            ResetReason = other.ResetReason;
+            KeepAliveInterval = other.KeepAliveInterval;
         }
 
         internal ControlChannelEventArgs(ControlChannelEventKind kind, string channelId, SocketMessageType messageType,
@@ -53,6 +57,14 @@ namespace CtrlChan
         /// <summary>The cause of a ConnectFailed / TransportDisconnected / Closed event as a result
         /// code (for example TlsFailed, HandshakeFailed, Timeout, Io, MessageTooLarge); Ok otherwise.</summary>
         public CtrlChanResult Result { get; internal set; }
+        /// <summary>Reconnecting: the attempt this event announces, from 1 (0 for other kinds).</summary>
+        public uint Attempt { get; internal set; }
+        /// <summary>Reconnecting: the wait before this attempt (zero for other kinds).</summary>
+        public TimeSpan Delay { get; internal set; }
+        /// <summary>Reset: why the channel has a fresh transport (NewTransport for other kinds).</summary>
+        public ControlChannelTriggerResetReason ResetReason { get; internal set; }
+        /// <summary>IntervalChanged: the new network keep-alive interval (zero for other kinds).</summary>
+        public TimeSpan KeepAliveInterval { get; internal set; }
 
         /// <summary>Length of the message payload in bytes.</summary>
         public int DataLength { get { return _data.Length; } }
@@ -76,6 +88,11 @@ namespace CtrlChan
                     return string.Format("KeepAlive({0}, rtt {1:F3} ms)", ChannelId, RoundTripTime.TotalMilliseconds);
                 case ControlChannelEventKind.Closed:
                     return string.Format("Closed({0}, {1} {2})", ChannelId, CloseCode, Reason);
+                case ControlChannelEventKind.Reconnecting:
+                    return string.Format("Reconnecting({0}, attempt {1} in {2} ms, {3}{4})", ChannelId, Attempt,
+                                         (long)Delay.TotalMilliseconds, Result, Reason.Length > 0 ? ": " + Reason : "");
+                case ControlChannelEventKind.Reset:
+                    return string.Format("Reset({0}, {1})", ChannelId, ResetReason);
                 default:
                     return string.Format("{0}({1}{2})", Kind, ChannelId, Reason.Length > 0 ? ", " + Reason : "");
             }
@@ -128,10 +145,21 @@ namespace CtrlChan
         internal TransportDisconnectedEventArgs(ControlChannelEventArgs e) : base(e) { }
     }
 
-    /// <summary>A channel was reset onto a new transport.</summary>
+    /// <summary>A channel has a fresh transport: <see cref="ControlChannelEventArgs.ResetReason"/> says why
+    /// (NewTransport after UsingTransport, Reconnected / NetworkChanged / LowPowerExit after the
+    /// reconnect policy reconnected the same socket).</summary>
     public sealed class ChannelResetEventArgs : ControlChannelEventArgs
     {
         internal ChannelResetEventArgs(ControlChannelEventArgs e) : base(e) { }
+    }
+
+    /// <summary>A channel's transport was lost (or a reconnect attempt failed) and its reconnect policy
+    /// tries again after <see cref="ControlChannelEventArgs.Delay"/>; <see cref="ControlChannelEventArgs.Attempt"/>
+    /// counts from 1, <see cref="ControlChannelEventArgs.Result"/> and <see cref="ControlChannelEventArgs.Reason"/>
+    /// give the cause.</summary>
+    public sealed class ReconnectingEventArgs : ControlChannelEventArgs
+    {
+        internal ReconnectingEventArgs(ControlChannelEventArgs e) : base(e) { }
     }
 
     /// <summary>An exception thrown by an event handler, caught on the runtime thread.</summary>

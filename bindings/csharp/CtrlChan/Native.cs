@@ -40,6 +40,30 @@ namespace CtrlChan
         public ulong BytesReceived;
     }
 
+    /// <summary><c>struct ctrlchan_channel_stats</c> (same field order as the header).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct NativeChannelStats
+    {
+        public ulong KeepalivesSent;
+        public ulong KeepalivesAcked;
+        public ulong Reconnects;
+        public uint LastRttUs;
+        public uint SrttUs;
+        public uint RttvarUs;
+        public uint CurrentIntervalMs;
+    }
+
+    /// <summary><c>struct ctrlchan_reconnect_policy</c> (same field order as the header).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct NativeReconnectPolicy
+    {
+        public uint InitialDelayMs;
+        public uint MaxDelayMs;
+        public uint MultiplierPercent;
+        public uint JitterPercent;
+        public uint MaxAttempts;
+    }
+
     internal static unsafe class NativeMethods
     {
         internal const string Lib = "ctrlchan";
@@ -60,6 +84,9 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_coalescing_window(RuntimeHandle rt, uint ms);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_max_channels(RuntimeHandle rt, out uint max);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_coalescing_window(RuntimeHandle rt, out uint ms);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_event_queue_limit(RuntimeHandle rt, uint maxEvents);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_event_queue_limit(RuntimeHandle rt, out uint maxEvents);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_simulate_suspend(RuntimeHandle rt, uint ms);
 
         // ---- events --------------------------------------------------------------
         [DllImport(Lib, CallingConvention = CC)] internal static extern void ctrlchan_event_free(IntPtr ev);
@@ -73,6 +100,10 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern IntPtr ctrlchan_event_get_reason(IntPtr ev);
         [DllImport(Lib, CallingConvention = CC)] internal static extern ulong ctrlchan_event_get_rtt_us(IntPtr ev);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_event_get_result(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern uint ctrlchan_event_get_attempt(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern uint ctrlchan_event_get_delay_ms(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern uint ctrlchan_event_get_interval_ms(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern ControlChannelTriggerResetReason ctrlchan_event_get_reset_reason(IntPtr ev);
 
         // ---- websocket -----------------------------------------------------------
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_new(RuntimeHandle rt, WebSocketKind kind, out IntPtr ws);
@@ -100,6 +131,8 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_ignore_certificate_errors(WebSocketHandle ws, [MarshalAs(UnmanagedType.U1)] out bool ignore);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_supported_protocol_count(WebSocketHandle ws, out UIntPtr count);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_supported_protocol(WebSocketHandle ws, UIntPtr index, out IntPtr protocol);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_event_mask(WebSocketHandle ws, uint mask);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_event_mask(WebSocketHandle ws, out uint mask);
 
         // ---- channel -------------------------------------------------------------
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_new(RuntimeHandle rt, byte[] channelId, uint serverKeepaliveIntervalMs, ControlChannelTriggerResourceType type, out IntPtr ch);
@@ -116,6 +149,14 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_server_keepalive_interval(ChannelHandle ch, out uint ms);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_set_server_keepalive_interval(ChannelHandle ch, uint ms);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_resource_type(ChannelHandle ch, out ControlChannelTriggerResourceType type);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_set_event_mask(ChannelHandle ch, uint mask);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_event_mask(ChannelHandle ch, out uint mask);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_stats(ChannelHandle ch, out NativeChannelStats stats);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_set_reconnect_policy(ChannelHandle ch, ref NativeReconnectPolicy policy);
+        // The same entry point with NULL: turns the policy off.
+        [DllImport(Lib, CallingConvention = CC, EntryPoint = "ctrlchan_channel_set_reconnect_policy")] internal static extern CtrlChanResult ctrlchan_channel_clear_reconnect_policy(ChannelHandle ch, IntPtr nullPolicy);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_reconnect_policy(ChannelHandle ch, out NativeReconnectPolicy policy, [MarshalAs(UnmanagedType.U1)] out bool enabled);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern void ctrlchan_reconnect_policy_default(out NativeReconnectPolicy policy);
 
         // ---- keep-alive task -----------------------------------------------------
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_keepalive_new(out IntPtr ka);

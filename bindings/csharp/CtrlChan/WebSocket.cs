@@ -218,7 +218,8 @@ namespace CtrlChan
         /// <summary>Largest incoming message in bytes (default 16 MiB); a larger one closes the connection with 1009.</summary>
         public uint MaxMessageSize { get { return GetMaxMessageSize(); } set { SetMaxMessageSize(value); } }
 
-        /// <summary>Frame type used by SendAsync(byte[]) (default Binary).</summary>
+        /// <summary>Frame type used by SendAsync(byte[]) (default Binary). May be changed at any time,
+        /// also while connected (as on Windows); it applies to later sends.</summary>
         public SocketMessageType MessageType
         {
             get
@@ -315,6 +316,31 @@ namespace CtrlChan
         }
 
         internal abstract WebSocketControl ControlBase { get; }
+
+        /// <summary>
+        /// Which events this socket produces while it is no channel's transport
+        /// (<c>ctrlchan_websocket_set_event_mask</c>; default <see cref="CtrlChan.EventMask.Default"/>).
+        /// While the socket is a channel's transport the channel's
+        /// <see cref="ControlChannelTrigger.EventMask"/> applies instead. A masked-out event is never
+        /// created. Masking out Connected / ConnectFailed leaves a ConnectAsync to its watchdog
+        /// timeout, masking out Closed / TransportDisconnected leaves the InputStream of a
+        /// StreamWebSocket open: keep those bits unless you poll State. Any time.
+        /// </summary>
+        public EventMask EventMask
+        {
+            get
+            {
+                ThrowIfDisposed();
+                uint mask;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_event_mask(Handle, out mask), "ctrlchan_websocket_get_event_mask", TypeName);
+                return (EventMask)mask;
+            }
+            set
+            {
+                ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_websocket_set_event_mask(Handle, (uint)value), "ctrlchan_websocket_set_event_mask", TypeName);
+            }
+        }
 
         private TypedEventHandler<IWebSocket, WebSocketClosedEventArgs> _closed;
         private TypedEventHandler<IWebSocket, WebSocketDisconnectedEventArgs> _disconnected;

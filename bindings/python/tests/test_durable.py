@@ -7,6 +7,7 @@ without a close frame, like a killed server) and restarted on the same port (res
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Iterator, List
 
@@ -282,12 +283,17 @@ def test_max_attempts_then_transport_disconnected(rt: Runtime, peer: Restartable
     ch.reconnect_policy = ReconnectPolicy(initial_delay=0.05, max_delay=0.2, multiplier=1.6, jitter=0.0, max_attempts=3)
     wait_event(rt, [EventKind.PUSH_NOTIFICATION], timeout=3.0)
     peer.stop()  # and it stays down
-    seen: List[Event] = []
+    seen: List[Event] = [wait_event(rt, [EventKind.RECONNECTING], timeout=3.0)]
+    ws.send("never sent 1")  # queued while reconnecting
+    ws.send("never sent 2")
     final = wait_event(rt, [EventKind.TRANSPORT_DISCONNECTED, EventKind.CLOSED], timeout=10.0, skipped=seen)
     attempts = [e.attempt for e in seen if e.kind is EventKind.RECONNECTING]
     assert attempts == [1, 2, 3], seen
     assert final.kind is EventKind.TRANSPORT_DISCONNECTED and final.channel is ch
     assert final.result is not ResultCode.OK and final.reason, final
+    # what the policy never sent is counted in the final event's reason
+    assert re.search(r"\b2 queued messages? (were|was) never sent", final.reason), final.reason
+    assert ws.state is WebSocketState.CLOSED
     assert not [e for e in seen if e.kind is EventKind.RESET]
     assert quiet_for(rt, 1.0) == []  # no fourth attempt
     assert ch.statistics.reconnects == 0

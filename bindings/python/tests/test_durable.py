@@ -142,7 +142,7 @@ def test_runtime_event_queue_limit(rt: Runtime) -> None:
 
 def test_default_mask_has_no_keepalive_events_but_stats_count_them(rt: Runtime, server) -> None:
     ch, ws = open_channel(rt, server.url("/echo"), interval=0.3)
-    assert ch.statistics.keepalives_sent == 0 or ch.statistics.keepalives_sent <= 1
+    assert ch.statistics.keepalives_sent <= 1  # just connected
     events = quiet_for(rt, 1.5)
     assert [e for e in events if e.kind is EventKind.KEEPALIVE] == []
     stats = ch.statistics

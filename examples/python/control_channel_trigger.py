@@ -42,6 +42,7 @@ from ctrlchan import (
     CtrlChanError,
     Event,
     EventKind,
+    EventMask,
     KeepAliveMode,
     MessageWebSocket,
     Runtime,
@@ -84,6 +85,10 @@ class CommunicationModule:
         # 1-2. The channel and its keep-alive task.
         self.channel = ControlChannelTrigger(rt, "channelOne", args.interval, resource)
         self.channel.keepalive = WebSocketKeepAlive(mode=KeepAliveMode.PING, pong_timeout=args.pong_timeout)
+        # KEEPALIVE events are off by default (only data, loss, close, connects and resets wake
+        # the app; RTT is in channel.statistics). This sample prints every keep-alive, so it asks
+        # for all of them.
+        self.channel.event_mask = EventMask.ALL
         # 3. Push-notification handler (otherwise events are read from the runtime queue).
         if args.callbacks:
             self.channel.on_event = self.on_event

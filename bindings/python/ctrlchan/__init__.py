@@ -28,9 +28,11 @@ from __future__ import annotations
 from . import _ffi
 from ._channel import ControlChannelTrigger
 from ._enums import (
+    ControlChannelTriggerResetReason,
     ControlChannelTriggerResourceType,
     ControlChannelTriggerStatus,
     EventKind,
+    EventMask,
     KeepAliveMode,
     ResultCode,
     SocketMessageType,
@@ -50,9 +52,12 @@ from ._errors import (
     MessageTooLargeError,
     PanicError,
     PolicyError,
+    ProxyFailedError,
+    QueueFullError,
     TimeoutError_,
     TlsFailedError,
 )
+from ._durable import ChannelStatistics, ReconnectPolicy
 from ._event import Event
 from ._ffi import LibraryNotFoundError
 from ._keepalive import WebSocketKeepAlive
@@ -76,9 +81,13 @@ __all__ = [
     "StreamWebSocketControl",
     "WebSocketStatistics",
     "ControlChannelTrigger",
+    "ChannelStatistics",
+    "ReconnectPolicy",
     "WebSocketKeepAlive",
     "Event",
     "EventKind",
+    "EventMask",
+    "ControlChannelTriggerResetReason",
     "ControlChannelTriggerStatus",
     "ControlChannelTriggerResourceType",
     "SocketMessageType",
@@ -100,6 +109,8 @@ __all__ = [
     "IoError",
     "PolicyError",
     "PanicError",
+    "ProxyFailedError",
+    "QueueFullError",
     "LibraryNotFoundError",
     "library_path",
     "library_version",

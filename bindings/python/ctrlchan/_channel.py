@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ctypes import byref, c_char_p, c_uint32, c_void_p
+from ctypes import byref, c_bool, c_char_p, c_uint32, c_void_p
 from typing import Callable, Optional, Union
 
 from . import _ffi
 from ._callbacks import forbid_in_callback, install_event_handler
 from ._convert import U32_MAX, to_cstr, to_enum, to_ms
-from ._enums import ControlChannelTriggerResourceType, ControlChannelTriggerStatus
+from ._durable import ChannelStatistics, ReconnectPolicy, to_mask
+from ._enums import ControlChannelTriggerResourceType, ControlChannelTriggerStatus, EventMask
 from ._errors import check
 from ._event import Event
 from ._managed import Handle
@@ -131,6 +132,56 @@ class ControlChannelTrigger(Handle):
             "ctrlchan_channel_get_resource_type",
         )
         return ControlChannelTriggerResourceType(out.value)
+
+    @property
+    def event_mask(self) -> EventMask:
+        """Which :class:`EventKind` s the channel's transport produces (default
+        ``EventMask.DEFAULT``: everything but KEEPALIVE). A masked-out event is never created;
+        RTT and keep-alive counts stay in :attr:`statistics`. While a websocket is this channel's
+        transport the channel's mask applies (not the websocket's). Settable any time, with an
+        :class:`EventMask` or an int (bits ``1 << kind``); applies to later events."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_channel_get_event_mask(self._handle(), byref(out)),
+            "ctrlchan_channel_get_event_mask",
+        )
+        return EventMask(out.value)
+
+    @event_mask.setter
+    def event_mask(self, mask: Union[EventMask, int]) -> None:
+        value = to_mask(mask)
+        check(_ffi.lib.ctrlchan_channel_set_event_mask(self._handle(), value), "ctrlchan_channel_set_event_mask")
+
+    @property
+    def reconnect_policy(self) -> Optional[ReconnectPolicy]:
+        """How a lost transport is reconnected on the same websocket object (``None``: off, the
+        default). See :class:`ReconnectPolicy`. Read from the library."""
+        raw = _ffi.ReconnectPolicyC()
+        enabled = c_bool(False)
+        check(
+            _ffi.lib.ctrlchan_channel_get_reconnect_policy(self._handle(), byref(raw), byref(enabled)),
+            "ctrlchan_channel_get_reconnect_policy",
+        )
+        return ReconnectPolicy._from_c(raw) if enabled.value else None
+
+    @reconnect_policy.setter
+    def reconnect_policy(self, policy: Optional[ReconnectPolicy]) -> None:
+        if policy is not None and not isinstance(policy, ReconnectPolicy):
+            raise TypeError(f"reconnect_policy must be a ReconnectPolicy or None, not {type(policy).__name__}")
+        ptr = self._handle()
+        if policy is None:
+            rc = _ffi.lib.ctrlchan_channel_set_reconnect_policy(ptr, None)
+        else:
+            raw = policy._to_c()
+            rc = _ffi.lib.ctrlchan_channel_set_reconnect_policy(ptr, byref(raw))
+        check(rc, "ctrlchan_channel_set_reconnect_policy")
+
+    @property
+    def statistics(self) -> ChannelStatistics:
+        """A snapshot of the channel's keep-alive counters, reconnects and RTT (seconds)."""
+        raw = _ffi.ChannelStatsC()
+        check(_ffi.lib.ctrlchan_channel_get_stats(self._handle(), byref(raw)), "ctrlchan_channel_get_stats")
+        return ChannelStatistics._from_c(raw)
 
     @property
     def transport(self) -> Optional[WebSocket]:

@@ -13,6 +13,8 @@ __all__ = [
     "ControlChannelTriggerStatus",
     "KeepAliveMode",
     "EventKind",
+    "EventMask",
+    "ControlChannelTriggerResetReason",
 ]
 
 
@@ -33,6 +35,8 @@ class ResultCode(enum.IntEnum):
     IO = 11
     POLICY = 12
     PANIC = 13
+    PROXY_FAILED = 14
+    QUEUE_FULL = 15
 
 
 class WebSocketKind(enum.IntEnum):
@@ -104,3 +108,60 @@ class EventKind(enum.IntEnum):
     """``connect_async`` failed; ``reason`` says why."""
     RESET = 6
     """The channel was given a new transport after the previous one ended."""
+    RECONNECTING = 7
+    """The transport was lost (or a reconnect attempt failed) and the reconnect policy will try
+    again after ``delay`` seconds; ``attempt`` counts from 1, ``result``/``reason`` give the cause."""
+    INTERVAL_CHANGED = 8
+    """Adaptive keep-alive moved the network interval (``interval``, seconds)."""
+
+
+class EventMask(enum.IntFlag):
+    """Which event kinds a channel or websocket produces (``ch.event_mask`` / ``ws.event_mask``).
+
+    One bit per :class:`EventKind` (``1 << kind``). ``DEFAULT`` is everything but
+    ``KEEPALIVE``: an acknowledged keep-alive wakes nobody unless asked for (its RTT is in
+    ``ControlChannelTrigger.statistics``). A masked-out event is never created. ``ALL`` is
+    the library's ``CTRLCHAN_EVENT_MASK_ALL`` (every bit, including kinds added later).
+    """
+
+    PUSH_NOTIFICATION = 1 << EventKind.PUSH_NOTIFICATION
+    KEEPALIVE = 1 << EventKind.KEEPALIVE
+    CLOSED = 1 << EventKind.CLOSED
+    TRANSPORT_DISCONNECTED = 1 << EventKind.TRANSPORT_DISCONNECTED
+    CONNECTED = 1 << EventKind.CONNECTED
+    CONNECT_FAILED = 1 << EventKind.CONNECT_FAILED
+    RESET = 1 << EventKind.RESET
+    RECONNECTING = 1 << EventKind.RECONNECTING
+    INTERVAL_CHANGED = 1 << EventKind.INTERVAL_CHANGED
+    ALL = 0xFFFF_FFFF
+    DEFAULT = 0xFFFF_FFFF & ~(1 << EventKind.KEEPALIVE)
+
+    @classmethod
+    def of(cls, *kinds: EventKind) -> "EventMask":
+        """The mask with the bits of ``kinds`` set."""
+        out = cls(0)
+        for k in kinds:
+            out |= cls(1 << int(EventKind(k)))
+        return out
+
+
+class ControlChannelTriggerResetReason(enum.IntEnum):
+    """Windows ``ControlChannelTriggerResetReason`` (``ctrlchan_reset_reason``) plus ours from 16.
+
+    Why a channel has a fresh transport (the ``reset_reason`` of a RESET event).
+    """
+
+    FAST_USER_SWITCHED = 0
+    """Windows only; never raised on Linux."""
+    LOW_POWER_EXIT = 1
+    """The loss was found by the probe after the machine resumed from suspend."""
+    QUIET_HOURS_EXIT = 2
+    """Windows only; never raised on Linux."""
+    APPLICATION_RESTART = 3
+    """Windows only; never raised on Linux."""
+    NEW_TRANSPORT = 16
+    """The application bound a new websocket with ``using_transport``."""
+    RECONNECTED = 17
+    """The reconnect policy reconnected after a loss."""
+    NETWORK_CHANGED = 18
+    """The loss was found by the probe after an address, link or route change."""

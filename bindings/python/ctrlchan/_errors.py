@@ -22,6 +22,8 @@ __all__ = [
     "IoError",
     "PolicyError",
     "PanicError",
+    "ProxyFailedError",
+    "QueueFullError",
     "error_for",
     "check",
 ]
@@ -122,6 +124,18 @@ class PanicError(CtrlChanError, RuntimeError):
     code = ResultCode.PANIC
 
 
+class ProxyFailedError(CtrlChanError, ConnectionError):
+    """``PROXY_FAILED``: the proxy refused, needs other credentials, or is unreachable."""
+
+    code = ResultCode.PROXY_FAILED
+
+
+class QueueFullError(CtrlChanError):
+    """``QUEUE_FULL``: reserved for the runtime queue limit's diagnostics (events are never dropped)."""
+
+    code = ResultCode.QUEUE_FULL
+
+
 _BY_CODE: Dict[int, Type[CtrlChanError]] = {
     cls.code.value: cls
     for cls in (
@@ -138,6 +152,8 @@ _BY_CODE: Dict[int, Type[CtrlChanError]] = {
         IoError,
         PolicyError,
         PanicError,
+        ProxyFailedError,
+        QueueFullError,
     )
 }
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Union
 
 from . import _ffi
-from ._enums import EventKind, ResultCode, SocketMessageType
+from ._enums import ControlChannelTriggerResetReason, EventKind, ResultCode, SocketMessageType
 from ._errors import check
 from ._managed import lookup
 
@@ -30,6 +30,12 @@ class Event:
     seconds (KEEPALIVE in PING mode; 0.0 otherwise). ``close_code``/``reason`` describe a
     CLOSED event; ``reason`` also explains TRANSPORT_DISCONNECTED and CONNECT_FAILED, and
     ``result`` gives the same cause as a :class:`ResultCode` (``OK`` for ordinary events).
+
+    RECONNECTING (the reconnect policy will try again): ``attempt`` (from 1), ``delay`` (the
+    wait before this attempt, seconds), ``result``/``reason`` (the cause). RESET: ``reset_reason``
+    (:class:`ControlChannelTriggerResetReason`; ``NEW_TRANSPORT`` for other kinds).
+    INTERVAL_CHANGED: ``interval``, the new network keep-alive interval in seconds. These are
+    0 / 0.0 for other kinds.
     """
 
     kind: EventKind
@@ -42,6 +48,10 @@ class Event:
     rtt: float
     websocket: Optional[Union["MessageWebSocket", "StreamWebSocket"]] = None
     result: ResultCode = ResultCode.OK
+    attempt: int = 0
+    delay: float = 0.0
+    interval: float = 0.0
+    reset_reason: ControlChannelTriggerResetReason = ControlChannelTriggerResetReason.NEW_TRANSPORT
 
     @property
     def text(self) -> Optional[str]:
@@ -59,6 +69,15 @@ class Event:
             parts.append(f"data={preview!r}{more} ({len(self.data)} bytes)")
         if self.kind is EventKind.KEEPALIVE:
             parts.append(f"rtt={self.rtt * 1000.0:.3f}ms")
+        if self.kind is EventKind.RECONNECTING:
+            parts.append(f"attempt={self.attempt}")
+            parts.append(f"delay={self.delay:.3f}s")
+        if self.kind is EventKind.RESET:
+            parts.append(f"reset_reason={self.reset_reason.name}")
+        if self.kind is EventKind.INTERVAL_CHANGED:
+            parts.append(f"interval={self.interval:.3f}s")
+        if self.result is not ResultCode.OK:
+            parts.append(f"result={self.result.name}")
         if self.close_code:
             parts.append(f"close_code={self.close_code}")
         if self.reason:
@@ -97,5 +116,16 @@ def event_from_native(ev: int) -> Event:
         rtt=int(lib.ctrlchan_event_get_rtt_us(ev)) / 1_000_000.0,
         websocket=websocket,
         result=ResultCode(int(lib.ctrlchan_event_get_result(ev))),
+        attempt=int(lib.ctrlchan_event_get_attempt(ev)),
+        delay=int(lib.ctrlchan_event_get_delay_ms(ev)) / 1000.0,
+        interval=int(lib.ctrlchan_event_get_interval_ms(ev)) / 1000.0,
+        reset_reason=_reset_reason(int(lib.ctrlchan_event_get_reset_reason(ev))),
     )
+
+
+def _reset_reason(value: int) -> ControlChannelTriggerResetReason:
+    try:
+        return ControlChannelTriggerResetReason(value)
+    except ValueError:  # a reason newer than this binding
+        return ControlChannelTriggerResetReason.NEW_TRANSPORT
 

@@ -41,6 +41,8 @@ __all__ = [
     "FINALIZER",
     "RuntimeStatsC",
     "WebSocketStatsC",
+    "ChannelStatsC",
+    "ReconnectPolicyC",
 ]
 
 ENV_VAR = "CTRLCHAN_LIBRARY"
@@ -132,6 +134,32 @@ class WebSocketStatsC(Structure):
     ]
 
 
+class ChannelStatsC(Structure):
+    """``struct ctrlchan_channel_stats`` (field order of the header)."""
+
+    _fields_ = [
+        ("keepalives_sent", c_uint64),
+        ("keepalives_acked", c_uint64),
+        ("reconnects", c_uint64),
+        ("last_rtt_us", c_uint32),
+        ("srtt_us", c_uint32),
+        ("rttvar_us", c_uint32),
+        ("current_interval_ms", c_uint32),
+    ]
+
+
+class ReconnectPolicyC(Structure):
+    """``struct ctrlchan_reconnect_policy`` (field order of the header)."""
+
+    _fields_ = [
+        ("initial_delay_ms", c_uint32),
+        ("max_delay_ms", c_uint32),
+        ("multiplier_percent", c_uint32),
+        ("jitter_percent", c_uint32),
+        ("max_attempts", c_uint32),
+    ]
+
+
 _P = POINTER
 
 # name -> (restype, argtypes). Byte buffers (`const uint8_t *`) are declared c_char_p so
@@ -151,6 +179,9 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_runtime_set_coalescing_window": (c_result, [c_handle, c_uint32]),
     "ctrlchan_runtime_get_max_channels": (c_result, [c_handle, _P(c_uint32)]),
     "ctrlchan_runtime_get_coalescing_window": (c_result, [c_handle, _P(c_uint32)]),
+    "ctrlchan_runtime_set_event_queue_limit": (c_result, [c_handle, c_uint32]),
+    "ctrlchan_runtime_get_event_queue_limit": (c_result, [c_handle, _P(c_uint32)]),
+    "ctrlchan_runtime_simulate_suspend": (c_result, [c_handle, c_uint32]),
     # websocket
     "ctrlchan_websocket_new": (c_result, [c_handle, c_enum, _P(c_handle)]),
     "ctrlchan_websocket_set_request_header": (c_result, [c_handle, c_char_p, c_char_p]),
@@ -177,6 +208,8 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_websocket_get_ignore_certificate_errors": (c_result, [c_handle, _P(c_bool)]),
     "ctrlchan_websocket_get_supported_protocol_count": (c_result, [c_handle, _P(c_size_t)]),
     "ctrlchan_websocket_get_supported_protocol": (c_result, [c_handle, c_size_t, _P(c_char_p)]),
+    "ctrlchan_websocket_set_event_mask": (c_result, [c_handle, c_uint32]),
+    "ctrlchan_websocket_get_event_mask": (c_result, [c_handle, _P(c_uint32)]),
     # channel
     "ctrlchan_channel_new": (c_result, [c_handle, c_char_p, c_uint32, c_enum, _P(c_handle)]),
     "ctrlchan_channel_using_transport": (c_result, [c_handle, c_handle]),
@@ -192,6 +225,13 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_channel_get_server_keepalive_interval": (c_result, [c_handle, _P(c_uint32)]),
     "ctrlchan_channel_set_server_keepalive_interval": (c_result, [c_handle, c_uint32]),
     "ctrlchan_channel_get_resource_type": (c_result, [c_handle, _P(c_enum)]),
+    "ctrlchan_channel_set_event_mask": (c_result, [c_handle, c_uint32]),
+    "ctrlchan_channel_get_event_mask": (c_result, [c_handle, _P(c_uint32)]),
+    "ctrlchan_channel_get_stats": (c_result, [c_handle, _P(ChannelStatsC)]),
+    "ctrlchan_channel_set_reconnect_policy": (c_result, [c_handle, _P(ReconnectPolicyC)]),
+    "ctrlchan_channel_get_reconnect_policy": (c_result, [c_handle, _P(ReconnectPolicyC), _P(c_bool)]),
+    # reconnect policy
+    "ctrlchan_reconnect_policy_default": (None, [_P(ReconnectPolicyC)]),
     # keep-alive task
     "ctrlchan_keepalive_new": (c_result, [_P(c_handle)]),
     "ctrlchan_keepalive_set_mode": (c_result, [c_handle, c_enum]),
@@ -212,6 +252,10 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_event_get_reason": (c_char_p, [c_handle]),
     "ctrlchan_event_get_rtt_us": (c_uint64, [c_handle]),
     "ctrlchan_event_get_result": (c_result, [c_handle]),
+    "ctrlchan_event_get_attempt": (c_uint32, [c_handle]),
+    "ctrlchan_event_get_delay_ms": (c_uint32, [c_handle]),
+    "ctrlchan_event_get_interval_ms": (c_uint32, [c_handle]),
+    "ctrlchan_event_get_reset_reason": (c_enum, [c_handle]),
 }
 
 

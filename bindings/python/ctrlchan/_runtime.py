@@ -16,7 +16,7 @@ from . import _ffi, _managed
 from ._callbacks import forbid_in_callback
 from ._convert import to_ms, to_uint
 from ._enums import ResultCode
-from ._errors import check
+from ._errors import InvalidArgumentError, check
 from ._event import Event, event_from_native
 from ._managed import Handle
 
@@ -128,6 +128,40 @@ class Runtime(Handle):
             _ffi.lib.ctrlchan_runtime_set_coalescing_window(self._handle(), ms),
             "ctrlchan_runtime_set_coalescing_window",
         )
+
+    @property
+    def event_queue_limit(self) -> int:
+        """Events the runtime queue holds at most (default 65536; >= 1). When it is full the
+        runtime stops reading the sockets whose events would go there (TCP back-pressure to the
+        server) and resumes once the app has drained it below half: nothing is ever dropped.
+        Handlers (``on_event``) need no limit. Read from the library."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_runtime_get_event_queue_limit(self._handle(), byref(out)),
+            "ctrlchan_runtime_get_event_queue_limit",
+        )
+        return out.value
+
+    @event_queue_limit.setter
+    def event_queue_limit(self, value: int) -> None:
+        n = to_uint(value, "event_queue_limit")
+        if n == 0:
+            raise InvalidArgumentError("event_queue_limit must be >= 1")
+        check(
+            _ffi.lib.ctrlchan_runtime_set_event_queue_limit(self._handle(), n),
+            "ctrlchan_runtime_set_event_queue_limit",
+        )
+
+    def simulate_suspend(self, seconds: float) -> None:
+        """FOR TESTS: act as if the machine had just resumed from a ``seconds`` long suspend.
+
+        Every channel is probed at once with a keep-alive (pong timeout at most 5 s). A healthy
+        channel answers and nothing is reported (no event; ``statistics.keepalives_sent`` grows).
+        A dead transport reconnects at once (RESET with reason LOW_POWER_EXIT) if its channel
+        has a reconnect policy, else gets TRANSPORT_DISCONNECTED.
+        """
+        ms = to_ms(seconds, "seconds")
+        check(_ffi.lib.ctrlchan_runtime_simulate_suspend(self._handle(), ms), "ctrlchan_runtime_simulate_suspend")
 
     @property
     def statistics(self) -> RuntimeStatistics:

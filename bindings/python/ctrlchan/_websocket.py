@@ -10,7 +10,8 @@ from typing import Callable, Optional, Tuple, Union
 from . import _ffi
 from ._callbacks import install_event_handler
 from ._convert import U16_MAX, U32_MAX, to_bytes, to_cstr, to_enum, to_ms, to_text_bytes, to_uint
-from ._enums import ResultCode, SocketMessageType, WebSocketKind, WebSocketState
+from ._durable import to_mask
+from ._enums import EventMask, ResultCode, SocketMessageType, WebSocketKind, WebSocketState
 from ._errors import check, error_for
 from ._event import Event
 from ._managed import Handle
@@ -296,6 +297,24 @@ class _WebSocket(Handle):
         )
 
     # --- events ----------------------------------------------------------------------------
+
+    @property
+    def event_mask(self) -> EventMask:
+        """Which :class:`EventKind` s this websocket produces while it is **no** channel's
+        transport (default ``EventMask.DEFAULT``: everything but KEEPALIVE); while it is one,
+        the channel's ``event_mask`` applies instead. Settable any time, with an
+        :class:`EventMask` or an int (bits ``1 << kind``)."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_event_mask(self._handle(), byref(out)),
+            "ctrlchan_websocket_get_event_mask",
+        )
+        return EventMask(out.value)
+
+    @event_mask.setter
+    def event_mask(self, mask: Union[EventMask, int]) -> None:
+        value = to_mask(mask)
+        check(_ffi.lib.ctrlchan_websocket_set_event_mask(self._handle(), value), "ctrlchan_websocket_set_event_mask")
 
     @property
     def on_event(self) -> Optional[EventHandler]:

@@ -20,6 +20,7 @@ from ctrlchan import (  # noqa: E402
     ControlChannelTriggerStatus,
     Event,
     EventKind,
+    EventMask,
     MessageWebSocket,
     Runtime,
     WebSocketKeepAlive,
@@ -127,10 +128,17 @@ def open_channel(
     resource_type: ControlChannelTriggerResourceType = ControlChannelTriggerResourceType.REQUEST_SOFTWARE_SLOT,
     keepalive: Optional[WebSocketKeepAlive] = None,
     expect: Optional[ControlChannelTriggerStatus] = ControlChannelTriggerStatus.SOFTWARE_SLOT_ALLOCATED,
+    event_mask: Optional[EventMask] = None,
 ) -> Tuple[ControlChannelTrigger, MessageWebSocket]:
-    """The Windows flow: websocket, channel, keep-alive, using_transport, connect, wait_for_push_enabled."""
+    """The Windows flow: websocket, channel, keep-alive, using_transport, connect, wait_for_push_enabled.
+
+    ``event_mask`` (set on the channel before connecting): ``None`` keeps the library default,
+    which has no KEEPALIVE events; tests that wait for them pass ``EventMask.ALL``.
+    """
     ws = MessageWebSocket(rt)
     ch = ControlChannelTrigger(rt, channel_id, server_keepalive_interval=interval, resource_type=resource_type)
+    if event_mask is not None:
+        ch.event_mask = event_mask
     if keepalive is not None:
         ch.keepalive = keepalive
     ch.using_transport(ws)

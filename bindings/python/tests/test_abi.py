@@ -28,6 +28,7 @@ ENUMS = {
     "CTRLCHAN_KEEPALIVE_MODE_": ctrlchan.KeepAliveMode,
     "CTRLCHAN_WEBSOCKET_STATE_": ctrlchan.WebSocketState,
     "CTRLCHAN_WEBSOCKET_KIND_": ctrlchan.WebSocketKind,
+    "CTRLCHAN_RESET_REASON_": ctrlchan.ControlChannelTriggerResetReason,
 }
 
 
@@ -98,6 +99,8 @@ SCALARS: Dict[str, Any] = {
     "uint8_t*": ctypes.c_char_p,  # byte buffers are passed as bytes without a copy
     "ctrlchan_runtime_stats": _ffi.RuntimeStatsC,
     "ctrlchan_websocket_stats": _ffi.WebSocketStatsC,
+    "ctrlchan_channel_stats": _ffi.ChannelStatsC,
+    "ctrlchan_reconnect_policy": _ffi.ReconnectPolicyC,
 }
 HANDLES = {"ctrlchan_runtime", "ctrlchan_websocket", "ctrlchan_channel", "ctrlchan_keepalive", "ctrlchan_event"}
 ENUM_TYPES = {
@@ -109,6 +112,7 @@ ENUM_TYPES = {
     "ctrlchan_keepalive_mode",
     "ctrlchan_websocket_state",
     "ctrlchan_websocket_kind",
+    "ctrlchan_reset_reason",
 }
 
 
@@ -169,8 +173,26 @@ def test_enum_values_match_header() -> None:
 
 def test_struct_layouts_match_header() -> None:
     text = header_text()
-    for cname, pytype in (("ctrlchan_runtime_stats", _ffi.RuntimeStatsC), ("ctrlchan_websocket_stats", _ffi.WebSocketStatsC)):
+    for cname, pytype in (
+        ("ctrlchan_runtime_stats", _ffi.RuntimeStatsC),
+        ("ctrlchan_websocket_stats", _ffi.WebSocketStatsC),
+        ("ctrlchan_channel_stats", _ffi.ChannelStatsC),
+        ("ctrlchan_reconnect_policy", _ffi.ReconnectPolicyC),
+    ):
         m = re.search(r"typedef struct " + cname + r"\s*\{(.*?)\}", text, flags=re.S)
         assert m, cname
         fields = [tuple(f.split()) for f in split_top_level(m.group(1), ";")]
+        # "uint32_t a, b" declares several fields of one type
+        fields = [(t, n.strip()) for t, *rest in fields for n in " ".join(rest).split(",")]
         assert [(SCALARS[t], n) for t, n in fields] == [(t, n) for n, t in pytype._fields_], cname
+
+
+def test_event_mask_constants_match_header() -> None:
+    raw = HEADER.read_text()
+    m = re.search(r"#define CTRLCHAN_EVENT_MASK_ALL (\w+)", raw)
+    assert m, "CTRLCHAN_EVENT_MASK_ALL"
+    assert int(m.group(1), 0) == ctrlchan.EventMask.ALL
+    # CTRLCHAN_EVENT_MASK_DEFAULT = ALL & ~(1u << KEEPALIVE) (DESIGN.md); each kind is one bit
+    assert ctrlchan.EventMask.DEFAULT == ctrlchan.EventMask.ALL & ~(1 << ctrlchan.EventKind.KEEPALIVE)
+    for kind in ctrlchan.EventKind:
+        assert ctrlchan.EventMask[kind.name] == 1 << kind.value

@@ -29,6 +29,8 @@ from ctrlchan import (
     MessageTooLargeError,
     PanicError,
     PolicyError,
+    ProxyFailedError,
+    QueueFullError,
     ResultCode,
     SocketMessageType,
     TimeoutError_,
@@ -76,6 +78,8 @@ def test_issue_names_are_exported() -> None:
         (ResultCode.IO, IoError, OSError),
         (ResultCode.POLICY, PolicyError, CtrlChanError),
         (ResultCode.PANIC, PanicError, RuntimeError),
+        (ResultCode.PROXY_FAILED, ProxyFailedError, ConnectionError),
+        (ResultCode.QUEUE_FULL, QueueFullError, CtrlChanError),
     ],
 )
 def test_every_result_code_has_an_exception_class(code: ResultCode, cls: type, builtin: type) -> None:

@@ -8,11 +8,12 @@ from typing import Callable, List
 import pytest
 
 import ctrlchan
-from conftest import open_channel
+from conftest import open_channel, wait_event
 from ctrlchan import (
     BufferFullError,
     ControlChannelTrigger,
     CtrlChanError,
+    EventKind,
     InvalidArgumentError,
     InvalidStateError,
     KeepAliveMode,
@@ -232,7 +233,6 @@ def test_options_after_connect_are_invalid_state(rt: Runtime, server, tls_server
         lambda: ws.set_request_header("X", "y"),
         lambda: ws.add_supported_protocol("chat"),
         lambda: setattr(ws.control, "max_message_size", 1000),
-        lambda: setattr(ws.control, "message_type", SocketMessageType.UTF8),
         lambda: setattr(ws.control, "ignore_certificate_errors", True),
         lambda: ws.control.add_trusted_ca_pem(ca),
         lambda: ws.connect("ws://127.0.0.1:1/", timeout=1.0),
@@ -243,6 +243,20 @@ def test_options_after_connect_are_invalid_state(rt: Runtime, server, tls_server
         assert isinstance(info.value, CtrlChanError) and info.value.code is ResultCode.INVALID_STATE
         assert info.value.detail
     assert ws.control.supported_protocols == ()
+
+
+def test_message_type_may_change_after_connect(rt: Runtime, server) -> None:
+    # Windows allows it at any time; it applies to later sends.
+    ch, ws = open_channel(rt, server.url("/echo"))
+    ws.control.message_type = SocketMessageType.UTF8
+    assert ws.control.message_type is SocketMessageType.UTF8
+    ws.write(b"as text")
+    ev = wait_event(rt, [EventKind.PUSH_NOTIFICATION], timeout=3.0)
+    assert ev.message_type is SocketMessageType.UTF8 and ev.text == "as text"
+    ws.control.message_type = SocketMessageType.BINARY
+    ws.write(b"as binary")
+    ev = wait_event(rt, [EventKind.PUSH_NOTIFICATION], timeout=3.0)
+    assert ev.message_type is SocketMessageType.BINARY and ev.data == b"as binary"
 
 
 def test_send_before_connect_fails(rt: Runtime) -> None:

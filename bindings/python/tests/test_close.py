@@ -14,7 +14,7 @@ import pytest
 
 from close_peers import unique_path
 from conftest import open_channel, wait_event
-from ctrlchan import EventKind, InvalidArgumentError, MessageWebSocket, Runtime, WebSocketState
+from ctrlchan import EventKind, EventMask, InvalidArgumentError, MessageWebSocket, Runtime, WebSocketState
 
 ENDINGS = [EventKind.TRANSPORT_DISCONNECTED, EventKind.CLOSED]
 
@@ -101,7 +101,7 @@ def test_message_at_the_limit_is_delivered(rt: Runtime, server) -> None:
 
 
 def test_channel_close_stops_keepalives(rt: Runtime, server) -> None:
-    ch, ws = open_channel(rt, server.url("/count"), interval=0.3)
+    ch, ws = open_channel(rt, server.url("/count"), interval=0.3, event_mask=EventMask.ALL)
     wait_event(rt, [EventKind.KEEPALIVE], timeout=3.0)
     ch.close()
     assert ch.closed

@@ -12,6 +12,7 @@ from ctrlchan import (
     ControlChannelTriggerStatus,
     CtrlChanError,
     EventKind,
+    EventMask,
     MessageWebSocket,
     ResultCode,
     Runtime,
@@ -32,7 +33,7 @@ def test_blackholed_peer_is_detected_by_pong_timeout(rt: Runtime, server) -> Non
     interval, pong_timeout = 0.5, 0.5
     with start_proxy(server.port) as px:
         ka = WebSocketKeepAlive(pong_timeout=pong_timeout)
-        ch, ws = open_channel(rt, px.url("/echo"), interval=interval, keepalive=ka)
+        ch, ws = open_channel(rt, px.url("/echo"), interval=interval, keepalive=ka, event_mask=EventMask.ALL)
         ok = wait_event(rt, [EventKind.KEEPALIVE], timeout=3.0)  # healthy first
         assert ok.rtt > 0
         px.blackhole()
@@ -55,7 +56,7 @@ def test_blackholed_peer_is_detected_by_pong_timeout(rt: Runtime, server) -> Non
 
 def test_nopong_peer(rt: Runtime, server) -> None:
     ka = WebSocketKeepAlive(pong_timeout=0.3)
-    ch, _ = open_channel(rt, server.url("/nopong"), interval=0.3, keepalive=ka)
+    ch, _ = open_channel(rt, server.url("/nopong"), interval=0.3, keepalive=ka, event_mask=EventMask.ALL)
     t0 = time.monotonic()
     skipped = []
     ev = wait_event(rt, ENDINGS, timeout=5.0, skipped=skipped)

@@ -14,6 +14,7 @@ from ctrlchan import (
     InvalidArgumentError,
     Event,
     EventKind,
+    EventMask,
     KeepAliveMode,
     MessageWebSocket,
     Runtime,
@@ -40,7 +41,7 @@ def test_ping_cadence_and_rtt(rt: Runtime, server, coalescing) -> None:
         rt.coalescing_window = coalescing
         assert rt.coalescing_window == coalescing
     interval = 0.5
-    ch, ws = open_channel(rt, server.url("/count"), interval=interval)
+    ch, ws = open_channel(rt, server.url("/count"), interval=interval, event_mask=EventMask.ALL)
     events = drain(rt, 3.0)
     stats = peer_stats(rt, ws, events)
     keepalives = [e for e in events if e.kind is EventKind.KEEPALIVE]
@@ -66,7 +67,7 @@ def test_ping_cadence_and_rtt(rt: Runtime, server, coalescing) -> None:
 def test_unsolicited_pong_mode(rt: Runtime, server) -> None:
     ka = WebSocketKeepAlive(mode=KeepAliveMode.UNSOLICITED_PONG)
     assert ka.mode is KeepAliveMode.UNSOLICITED_PONG
-    ch, ws = open_channel(rt, server.url("/count"), interval=0.3, keepalive=ka)
+    ch, ws = open_channel(rt, server.url("/count"), interval=0.3, keepalive=ka, event_mask=EventMask.ALL)
     events = drain(rt, 1.6)
     stats = peer_stats(rt, ws, events)
     assert stats["pings"] == 0
@@ -94,7 +95,7 @@ def test_outbound_data_counts_as_keepalive(rt: Runtime, server) -> None:
 
 def test_keepalive_run_sends_one_now(rt: Runtime, server) -> None:
     ka = WebSocketKeepAlive(pong_timeout=2.0)
-    ch, ws = open_channel(rt, server.url("/count"), interval=3600.0, keepalive=ka)
+    ch, ws = open_channel(rt, server.url("/count"), interval=3600.0, keepalive=ka, event_mask=EventMask.ALL)
     for _ in range(3):
         ka.run(ch)
     skipped: List[Event] = []
@@ -118,7 +119,7 @@ def test_decrease_network_keepalive_interval(rt: Runtime, server) -> None:
 
 
 def test_server_keepalive_interval_is_settable_and_reschedules(rt: Runtime, server) -> None:
-    ch, ws = open_channel(rt, server.url("/echo"), interval=60.0)
+    ch, ws = open_channel(rt, server.url("/echo"), interval=60.0, event_mask=EventMask.ALL)
     assert rt.next_event(timeout=0.5) is None  # nothing due for a minute
     ch.server_keepalive_interval = 0.3
     assert ch.server_keepalive_interval == 0.3 and ch.current_keepalive_interval == 0.3
@@ -148,6 +149,7 @@ def test_keepalive_task_properties() -> None:
 def test_channel_keeps_its_own_keepalive_reference(rt: Runtime, server) -> None:
     ka = WebSocketKeepAlive(pong_timeout=2.0)
     ch = ControlChannelTrigger(rt, "own-ref", server_keepalive_interval=0.3)
+    ch.event_mask = EventMask.ALL  # KEEPALIVE events are off by default
     ch.keepalive = ka
     ka.close()  # the channel's reference stays valid
     ws = MessageWebSocket(rt)

@@ -93,6 +93,11 @@
 #define CTRLCHAN_EVENT_MASK_ALL 4294967295
 
 /*
+ The default mask: every kind but KEEPALIVE acknowledgements (bit `1 << CTRLCHAN_EVENT_KIND_KEEPALIVE`).
+ */
+#define CTRLCHAN_EVENT_MASK_DEFAULT 4294967293
+
+/*
  Default limit of the runtime queue, in events.
  */
 #define CTRLCHAN_DEFAULT_EVENT_QUEUE_LIMIT 65536
@@ -1118,8 +1123,11 @@ ctrlchan_result ctrlchan_websocket_new(struct ctrlchan_runtime *rt,
                                        struct ctrlchan_websocket **out);
 
 /*
- Closes the connection if open (close code 1001, no events), releases the event handler
- (its finalizer runs) and frees the handle.
+ Frees the handle. An open connection is closed gracefully in the background: queued data is
+ sent, then a close frame 1001, and the peer's close is awaited (at most 5 s) before the
+ socket closes. From this call on no event is created for the websocket, and its events still
+ in the runtime queue are dropped (read them before freeing if you need them). The event
+ handler is released (its finalizer runs).
 
  Ownership: takes ownership of `ws`; it must not be used afterwards. NULL or an already-freed
  handle is a no-op. A channel using it as transport sees it as closed.

@@ -215,11 +215,15 @@ impl WebSocket {
         self.st.wait_flushed(timeout)
     }
 
-    /// The handle goes away: the state is CLOSED at once, the handler is released, and the runtime
-    /// finishes a graceful close in the background (queued data, close frame 1001, the peer's
-    /// close awaited up to the close timeout) without delivering further events.
+    /// The handle goes away: the state is CLOSED at once, the handler is released, its events
+    /// still in the runtime queue are dropped, and the runtime finishes a graceful close in the
+    /// background (queued data, close frame 1001, the peer's close awaited up to the close
+    /// timeout) without creating further events.
     pub fn release(&self) {
-        if lifecycle::mark_released(&self.st) {
+        let had_socket = lifecycle::mark_released(&self.st);
+        // Events of this websocket still queued go too: after free, nothing more arrives for it.
+        drop(self.rt.queue.remove_events_of(&self.st));
+        if had_socket {
             let _ = self.rt.send(Cmd::Release(self.st.clone()));
         }
     }

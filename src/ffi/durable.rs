@@ -14,7 +14,8 @@ use crate::{Channel, Event, Runtime, WebSocket};
 /// Every event kind (for `ctrlchan_channel_set_event_mask` / `ctrlchan_websocket_set_event_mask`).
 pub const CTRLCHAN_EVENT_MASK_ALL: u32 = 0xFFFF_FFFF;
 /// The default mask: every kind but KEEPALIVE acknowledgements (bit `1 << CTRLCHAN_EVENT_KIND_KEEPALIVE`).
-pub const CTRLCHAN_EVENT_MASK_DEFAULT: u32 = crate::state::event::EVENT_MASK_DEFAULT;
+pub const CTRLCHAN_EVENT_MASK_DEFAULT: u32 = 0xFFFF_FFFD;
+const _: () = assert!(CTRLCHAN_EVENT_MASK_DEFAULT == crate::state::event::EVENT_MASK_DEFAULT);
 /// Default limit of the runtime queue, in events.
 pub const CTRLCHAN_DEFAULT_EVENT_QUEUE_LIMIT: u32 = 65_536;
 

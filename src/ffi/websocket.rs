@@ -37,8 +37,11 @@ pub extern "C" fn ctrlchan_websocket_new(
     }
 }
 
-/// Closes the connection if open (close code 1001, no events), releases the event handler
-/// (its finalizer runs) and frees the handle.
+/// Frees the handle. An open connection is closed gracefully in the background: queued data is
+/// sent, then a close frame 1001, and the peer's close is awaited (at most 5 s) before the
+/// socket closes. From this call on no event is created for the websocket, and its events still
+/// in the runtime queue are dropped (read them before freeing if you need them). The event
+/// handler is released (its finalizer runs).
 ///
 /// Ownership: takes ownership of `ws`; it must not be used afterwards. NULL or an already-freed
 /// handle is a no-op. A channel using it as transport sees it as closed.

@@ -67,31 +67,31 @@ pub mod tracker;
 mod tests;
 
 /// While no failing gap is known each probe multiplies the interval by this.
-pub const RAMP_FACTOR: u64 = 2;
+pub(crate) const RAMP_FACTOR: u64 = 2;
 /// Successes in a row at the current interval before a longer one is probed. Three make a
 /// lucky survival (a NAT that sweeps its table lazily) less likely to be taken for tolerance,
 /// while costing only three intervals per step.
-pub const SUCCESS_RUN: u32 = 3;
+pub(crate) const SUCCESS_RUN: u32 = 3;
 /// An ack counts as a success at the interval when the idle gap was at least this share of it
 /// (the runtime may send a keep-alive up to a quarter early to coalesce wake-ups).
-pub const ACCEPT_PERCENT: u64 = 75;
+pub(crate) const ACCEPT_PERCENT: u64 = 75;
 /// Never settle above this share of the shortest gap that failed.
-pub const MARGIN_PERCENT: u64 = 80;
+pub(crate) const MARGIN_PERCENT: u64 = 80;
 /// A probe must be at least this much longer than the current interval.
-pub const MIN_GAIN_PERCENT: u64 = 10;
+pub(crate) const MIN_GAIN_PERCENT: u64 = 10;
 /// Losses after which one search stops and settles.
-pub const SEARCH_LOSSES: u32 = 2;
+pub(crate) const SEARCH_LOSSES: u32 = 2;
 /// Deaths at or below the longest acknowledged gap (no success between) that make it stale.
-pub const STALE_STRIKES: u32 = 2;
+pub(crate) const STALE_STRIKES: u32 = 2;
 /// Stable time before the first re-probe.
-pub const REPROBE_FIRST_MS: u64 = 3_600_000;
+pub(crate) const REPROBE_FIRST_MS: u64 = 3_600_000;
 /// The first re-probe also waits at least this many intervals.
-pub const REPROBE_MIN_INTERVALS: u64 = 10;
+pub(crate) const REPROBE_MIN_INTERVALS: u64 = 10;
 /// Cap of the re-probe back-off.
-pub const REPROBE_MAX_MS: u64 = 48 * 3_600_000;
+pub(crate) const REPROBE_MAX_MS: u64 = 48 * 3_600_000;
 
 /// `Phase::Settled::reprobe_at_ms` of a restored learner before its first run of successes.
-pub const UNSCHEDULED: u64 = u64::MAX;
+pub(crate) const UNSCHEDULED: u64 = u64::MAX;
 
 /// What is kept per (network, server host) between connections and runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

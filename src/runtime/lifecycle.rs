@@ -481,6 +481,7 @@ pub(crate) fn mark_released(ws: &WsShared) -> bool {
         g.state = WebSocketState::Closed;
         s
     };
+    ws.released.store(true, std::sync::atomic::Ordering::Release);
     ws.cond.notify_all();
     ws.replace_handler(None);
     had_socket

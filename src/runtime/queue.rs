@@ -153,6 +153,25 @@ impl EventQueue {
         }
     }
 
+    /// Takes the queued events of `ws` out (its handle was freed: nothing more for it). The
+    /// caller drops them outside the lock.
+    pub fn remove_events_of(&self, ws: &crate::state::WsShared) -> Vec<Event> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return Vec::new();
+        }
+        let mut q = self.q.lock();
+        let (gone, kept): (VecDeque<Event>, VecDeque<Event>) =
+            std::mem::take(&mut q.events).into_iter().partition(|e| e.is_from(ws));
+        q.events = kept;
+        self.len.store(q.events.len(), Ordering::Release);
+        if q.events.is_empty() {
+            self.drain();
+        }
+        drop(q);
+        self.check_resume();
+        gone.into_iter().collect()
+    }
+
     pub fn len(&self) -> usize {
         self.q.lock().events.len()
     }

@@ -26,7 +26,13 @@ pub(crate) struct KeepAliveBook {
 
 impl KeepAliveBook {
     pub fn new(now: Instant) -> Self {
-        KeepAliveBook { channel: None, outstanding: VecDeque::new(), pong_deadline: None, last_outbound: now, last_inbound: now }
+        KeepAliveBook {
+            channel: None,
+            outstanding: VecDeque::new(),
+            pong_deadline: None,
+            last_outbound: now,
+            last_inbound: now,
+        }
     }
 
     pub fn enable(&mut self, ch: Arc<ChannelShared>) {

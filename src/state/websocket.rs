@@ -4,7 +4,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::ffi::{CStr, CString};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -90,6 +90,8 @@ pub struct WsShared {
     pub(crate) channel: Mutex<Weak<ChannelShared>>,
     /// Which event kinds are created for this websocket when it is no channel's transport.
     pub(crate) event_mask: AtomicU32,
+    /// The application freed its handle: no event is created for it any more.
+    pub(crate) released: AtomicBool,
 }
 
 fn check_token(what: &str, s: &str) -> Result<()> {
@@ -135,6 +137,7 @@ impl WsShared {
             handler: Mutex::new(None),
             channel: Mutex::new(Weak::new()),
             event_mask: AtomicU32::new(EVENT_MASK_DEFAULT),
+            released: AtomicBool::new(false),
         })
     }
 
@@ -245,6 +248,9 @@ impl WsShared {
     /// Whether an event of `kind` is wanted: the channel's mask if this websocket is a channel's
     /// transport, else its own. An unwanted event is never created.
     pub fn wants(&self, kind: EventKind) -> bool {
+        if self.released.load(Ordering::Acquire) {
+            return false;
+        }
         let mask = match self.channel() {
             Some(ch) => ch.event_mask(),
             None => self.event_mask(),

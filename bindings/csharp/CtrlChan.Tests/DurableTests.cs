@@ -392,11 +392,9 @@ namespace CtrlChan.Tests
                     CollectionAssert.AreEquivalent(new[] { "before", "resubscribe", "queued 1", "queued 2" }, got, seen);
                     Assert.AreEqual("before", got[0], seen);
                     Assert.Less(got.IndexOf("queued 1"), got.IndexOf("queued 2"), seen);
-                    // The contract (DESIGN.md, ctrlchan_channel_set_reconnect_policy): what the Reset
-                    // handler sends goes out before the backlog. The core appends it behind the
-                    // backlog (one outbound queue, push_back in both cases): reported to the lead.
-                    if (got[1] != "resubscribe")
-                        Assert.Ignore("KNOWN CORE BUG: the Reset handler's message went out after the backlog: " + seen);
+                    // The contract (ctrlchan_channel_set_reconnect_policy): what the Reset handler
+                    // sends goes out before the backlog.
+                    Assert.AreEqual("resubscribe", got[1], seen);
                 }
             }
             finally

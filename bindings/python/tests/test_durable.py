@@ -374,12 +374,6 @@ def test_simulate_suspend_finds_a_dead_transport_and_reconnects(rt: Runtime, ser
     assert ch.statistics.reconnects == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: the backlog is queued before what the RESET callback sends (one FIFO "
-    "outbound queue; src/runtime/lifecycle.rs opened() emits RESET, then service() sends the queue "
-    "in order), so 'resubscribe' goes out last; DESIGN.md says it goes first",
-)
 def test_sends_from_the_reset_callback_go_before_the_backlog(rt: Runtime, peer: RestartablePeer) -> None:
     ch, ws = open_channel(rt, peer.url(), interval=60.0)
     ch.reconnect_policy = FAST

@@ -21,15 +21,15 @@ use std::collections::BTreeMap;
 use super::Remembered;
 
 /// First line of a version 1 file.
-pub const HEADER: &str = "ctrlchan-adaptive v1";
+pub(crate) const HEADER: &str = "ctrlchan-adaptive v1";
 /// Bytes read from a state file at most; the rest is ignored.
-pub const MAX_FILE_BYTES: usize = 1 << 20;
+pub(crate) const MAX_FILE_BYTES: usize = 1 << 20;
 /// Entries kept at most (the least recently updated go first).
-pub const MAX_ENTRIES: usize = 1024;
+pub(crate) const MAX_ENTRIES: usize = 1024;
 /// Longest network or host key.
-pub const MAX_KEY_BYTES: usize = 255;
+pub(crate) const MAX_KEY_BYTES: usize = 255;
 /// Warnings reported per parse; further problems are summed up in one more.
-pub const MAX_WARNINGS: usize = 8;
+pub(crate) const MAX_WARNINGS: usize = 8;
 
 /// One remembered value and when it was last updated (Unix seconds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

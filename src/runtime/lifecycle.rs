@@ -150,6 +150,11 @@ pub(crate) struct Retry {
     pub reason: ResetReason,
 }
 
+/// "host:port" of a connection, for log lines.
+fn peer(c: &Conn) -> String {
+    c.template.as_ref().map(|t| format!("{}:{}", t.host, t.port)).unwrap_or_default()
+}
+
 impl Reactor {
     /// The handshake completed: Connecting → Open for the application.
     pub(crate) fn opened(&mut self, c: &mut Conn, sock: Box<Sock>, protocol: &str) {
@@ -175,6 +180,7 @@ impl Reactor {
         c.ka.last_inbound = now;
         c.opened_at = Some(now);
         if let Some(retry) = c.retry.take() {
+            log::info!(target: "ctrlchan", "reconnected to {} ({:?})", peer(c), retry.reason);
             // Reconnected: keep-alives resume on their own, RESET is delivered, and only then
             // (after its callback returned) does the backlog go out, so what the app sends from
             // the callback (re-authenticate, re-subscribe) goes first.
@@ -196,6 +202,7 @@ impl Reactor {
             self.service(c);
             return;
         }
+        log::info!(target: "ctrlchan", "connected to {}", peer(c));
         if c.notify {
             c.notify = false;
             self.rt.emit(&c.ws, EventKind::Connected, |_| {});
@@ -218,6 +225,24 @@ impl Reactor {
         let end = if ended_before { Some(end) } else { self.reconnect_or_end(c, end) };
         let Some(end) = end else { return };
         if !ended_before {
+            // Logged before the state changes, so a waiter woken below sees the line already out.
+            match &end {
+                End::Event(ev) => log::log!(
+                    target: "ctrlchan",
+                    if ev.kind == EventKind::Closed { log::Level::Info } else { log::Level::Warn },
+                    "{} {}: {:?} code {} ({}): {}",
+                    peer(c),
+                    if ev.kind == EventKind::Closed { "closed" } else { "lost" },
+                    ev.kind,
+                    ev.close_code,
+                    ev.result.name(),
+                    ev.reason()
+                ),
+                End::ConnectFailed(e) => {
+                    log::warn!(target: "ctrlchan", "connect to {} failed: {}: {}", peer(c), e.code.name(), e.message)
+                }
+                End::Silent(_) => log::debug!(target: "ctrlchan", "{} closed by the application", peer(c)),
+            }
             let was_open = c.life.was_open();
             {
                 let mut g = c.ws.inner.lock();
@@ -336,6 +361,13 @@ impl Reactor {
         let reason = c.probe.take().unwrap_or(ResetReason::Reconnected);
         c.retry = Some(Retry { channel, reason });
         c.life = Life::Waiting { until: Instant::now() + Duration::from_millis(delay_ms as u64) };
+        log::info!(
+            target: "ctrlchan",
+            "{}: {}: {}; reconnect attempt {attempt} in {delay_ms} ms",
+            peer(c),
+            cause.0.name(),
+            cause.1
+        );
         self.rt.emit(&c.ws, EventKind::Reconnecting, |ev| {
             ev.attempt = attempt;
             ev.delay_ms = delay_ms;

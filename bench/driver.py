@@ -40,7 +40,8 @@ def client_cmd(client, scheme, port, n, a):
     common = [str(n), str(a.interval_ms), str(a.warmup_ms), str(a.window_ms)]
     tls = [CA] if scheme == "wss" else []
     if client == "floor":
-        return [os.path.join(HERE, "build", "floor_client"), "127.0.0.1", str(port)] + common + tls, {}
+        coalesce = min(1000, a.interval_ms // 4)  # ctrlchan's default coalescing rule
+        return [os.path.join(HERE, "build", "floor_client"), "127.0.0.1", str(port)] + common + [str(coalesce)] + tls, {}
     if client.startswith("ctrlchan"):
         mode = client.split(":")[1]
         cmd = [os.path.join(REPO, "target", "release", "examples", "bench"), "--url", url, "--channels", str(n),

@@ -1,11 +1,13 @@
 /* The floor: the least a client can do to keep N websockets alive from one thread.
  *
- *   floor_client HOST PORT N INTERVAL_MS WARMUP_MS WINDOW_MS [CA_FILE]
+ *   floor_client HOST PORT N INTERVAL_MS WARMUP_MS WINDOW_MS COALESCE_MS [CA_FILE]
  *
  * Connects N websockets one after another (blocking; with CA_FILE over TLS, OpenSSL), then one
  * epoll loop: per channel per interval one write of a 6-byte masked PING frame (no payload), per
- * pong one read. Nothing else: no timers per channel (channels are due in connect order, so a FIFO
- * ring is the timer queue), no allocation after connect, no events. Speaks the driver protocol of
+ * pong one read. Nothing else: no timers per channel (a FIFO ring in due order is the timer queue),
+ * no allocation after connect, no events. Like ctrlchan, a wake-up sends every ping due within
+ * COALESCE_MS (ctrlchan's default rule: min(1 s, interval / 4)) and the next one is due an interval
+ * after it was sent, so pings that went out together stay together. Speaks the driver protocol of
  * bench/driver.py (READY / CONNECTED / MARK, see examples/bench.rs). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -51,8 +53,8 @@ static ssize_t io_read(chan_t *c, void *b, size_t n) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 7) {
-        fprintf(stderr, "usage: floor_client HOST PORT N INTERVAL_MS WARMUP_MS WINDOW_MS [CA_FILE]\n");
+    if (argc < 8) {
+        fprintf(stderr, "usage: floor_client HOST PORT N INTERVAL_MS WARMUP_MS WINDOW_MS COALESCE_MS [CA_FILE]\n");
         return 2;
     }
     const char *host = argv[1];
@@ -61,10 +63,11 @@ int main(int argc, char **argv) {
     int64_t interval = (int64_t)atoll(argv[4]) * 1000000;
     int64_t warmup = (int64_t)atoll(argv[5]) * 1000000;
     int64_t window = (int64_t)atoll(argv[6]) * 1000000;
+    int64_t coalesce = (int64_t)atoll(argv[7]) * 1000000;
     SSL_CTX *ctx = NULL;
-    if (argc > 7) {
+    if (argc > 8) {
         ctx = SSL_CTX_new(TLS_client_method());
-        if (!ctx || SSL_CTX_load_verify_locations(ctx, argv[7], NULL) != 1) die("CA file");
+        if (!ctx || SSL_CTX_load_verify_locations(ctx, argv[8], NULL) != 1) die("CA file");
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     }
     chan_t *ch = calloc((size_t)n, sizeof *ch);
@@ -137,12 +140,15 @@ int main(int argc, char **argv) {
     int64_t give_up = t1 + warmup + window + 10 * (int64_t)1000000000;
     while (marked < 2 && now_ns() < give_up) {
         int64_t now = now_ns();
-        while (count && ch[ring[head]].due_ns <= now) {
-            int i = ring[head];
-            if (io_write(&ch[i], ping, sizeof ping) != (ssize_t)sizeof ping) die("ping write");
-            ch[i].sent_ns = now;
-            ch[i].due_ns += interval;
-            head = (head + 1) % count; /* the ring stays in due order: everyone moves by one interval */
+        if (count && ch[ring[head]].due_ns <= now) {
+            while (count && ch[ring[head]].due_ns <= now + coalesce) {
+                int i = ring[head];
+                if (io_write(&ch[i], ping, sizeof ping) != (ssize_t)sizeof ping) die("ping write");
+                ch[i].sent_ns = now_ns(); /* for the RTT only (vDSO clock read) */
+                /* Still in due order: the unsent ones were sent before now, so are due before this. */
+                ch[i].due_ns = now + interval;
+                head = (head + 1) % count;
+            }
         }
         if (now >= marks[marked]) {
             printf("MARK %llu %llu %llu 0 0\n", (unsigned long long)acks, (unsigned long long)rtt_sum_us,

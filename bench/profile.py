@@ -3,13 +3,14 @@
     bench/profile.sh [--client ctrlchan:callback] [--channels 200] [--window-ms 5000] [--scheme ws]
 
 Starts the bench server, runs one client under `valgrind --tool=callgrind` with collection off,
-switches collection on at the client's first MARK and dumps at the second (callgrind_control), so
+switches instrumentation on at the client's first MARK and dumps at the second (callgrind_control), so
 that the profile holds only steady-state keep-alives. Prints instructions per acknowledged
 keep-alive and the top functions (inclusive and self), and leaves the profile in bench/results/.
 """
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 
@@ -36,7 +37,7 @@ def main():
     server, ports = driver.start_server(a)
     try:
         cmd, _ = driver.client_cmd(a.client, a.scheme, ports[a.scheme], a.channels, a)
-        vg = ["valgrind", "--tool=callgrind", "--collect-atstart=no", f"--callgrind-out-file={out}",
+        vg = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
               "--dump-instr=no", "--quiet"] + cmd
         p = subprocess.Popen(vg, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=driver.REPO)
         lines = driver.Lines(p.stdout)
@@ -63,21 +64,28 @@ def main():
     dumps = sorted(f for f in os.listdir(out_dir) if f.startswith(os.path.basename(out)))
     dump = os.path.join(out_dir, dumps[0] if len(dumps) == 1 else [d for d in dumps if d != os.path.basename(out)][0])
     acks = m1[0] - m0[0]
-    ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", dump], capture_output=True, text=True).stdout
-    self_ann = subprocess.run(["callgrind_annotate", dump], capture_output=True, text=True).stdout
+    ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", dump],
+                         capture_output=True, text=True).stdout
+    self_ann = subprocess.run(["callgrind_annotate", "--threshold=100", dump], capture_output=True, text=True).stdout
     total = 0
     for line in ann.splitlines():
-        if "PROGRAM TOTALS" in line:
+        if "PROGRAM TOTALS" in line and line.split()[0][0].isdigit():
             total = int(line.split()[0].replace(",", ""))
     print(f"# {a.client} {a.scheme} N={a.channels}: {acks} keep-alives acknowledged in the window; "
           f"{total:,} instructions; {total / max(acks, 1):,.0f} instructions per keep-alive (user space)")
     print(f"# profile: {dump}")
     for title, text in (("inclusive", ann), ("self", self_ann)):
-        print(f"## top {a.top} by {title} Ir (per keep-alive in the first column)")
-        rows = [ln for ln in text.splitlines() if ln.strip() and ln.strip()[0].isdigit() and "PROGRAM" not in ln]
-        for ln in rows[: a.top]:
-            ir = int(ln.split()[0].replace(",", ""))
-            print(f"{ir / max(acks, 1):10.0f}  {ln.strip()[:200]}")
+        # callgrind_annotate splits a function into one row per source file its inlined lines came
+        # from; add them up per function symbol.
+        per_fn = {}
+        for ln in text.splitlines():
+            m = re.match(r"^\s*([\d,]+) \([ \d.]+%\)\s+(\S*?):(.*?)(?: \[.*\])?$", ln)
+            if m and "PROGRAM TOTALS" not in ln:
+                fn = m.group(3).strip()
+                per_fn[fn] = per_fn.get(fn, 0) + int(m.group(1).replace(",", ""))
+        print(f"## top {a.top} functions by {title} instructions per keep-alive")
+        for fn, ir in sorted(per_fn.items(), key=lambda kv: -kv[1])[: a.top]:
+            print(f"{ir / max(acks, 1):10.0f}  {fn[:180]}")
 
 
 if __name__ == "__main__":

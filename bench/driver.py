@@ -184,6 +184,20 @@ def run_one(client, scheme, n, port, server_pid, a):
     return row
 
 
+def medians(all_rows):
+    """One row per (client, mode, scheme, N): the repetition with the median CPU per keep-alive."""
+    groups = {}
+    for r in all_rows:
+        groups.setdefault((r["client"], r["mode"], r["scheme"], r["n"]), []).append(r)
+    out = []
+    for group in groups.values():
+        group.sort(key=lambda r: r["cpu_us_per_ka"])
+        row = dict(group[(len(group) - 1) // 2])
+        row["cpu_us_per_ka_all"] = [round(r["cpu_us_per_ka"], 2) for r in group]
+        out.append(row)
+    return out
+
+
 def start_server(a):
     exe = os.path.join(HERE, "server", "target", "release", "bench-server")
     p = subprocess.Popen([exe, "--threads", str(a.server_threads), "--cert", os.path.join(HERE, "certs", "server.pem"),
@@ -195,6 +209,12 @@ def start_server(a):
 
 def fmt(v, spec):
     return "-" if v is None else format(v, spec)
+
+
+def cpu_cell(r):
+    runs = r.get("cpu_us_per_ka_all") or []
+    cell = fmt(r["cpu_us_per_ka"], ".2f")
+    return cell + (f" ({min(runs):.1f}–{max(runs):.1f})" if len(runs) > 1 else "")
 
 
 def table(rows):
@@ -210,7 +230,7 @@ def table(rows):
             wk += f" ({r['reactor_wakeups_per_s']:.0f} reactor)"
         out.append("| " + " | ".join([
             r["client"], r["mode"], r["scheme"], str(r["n"]), fmt(r["connect_s"], ".3f"),
-            fmt(r["rss_kib_per_channel"], ".2f"), fmt(r["cpu_us_per_ka"], ".2f"), fmt(r["ratio"], ".2f"),
+            fmt(r["rss_kib_per_channel"], ".2f"), cpu_cell(r), fmt(r["ratio"], ".2f"),
             wk, fmt(r["rtt_us"], ".0f"), fmt(r["server_cpu_pct"], ".0f")]) + " |")
     return "\n".join(out)
 
@@ -238,8 +258,9 @@ def wakeup_table(rows):
 def svg(rows, title, path):
     """Two panels of horizontal bars (CPU µs per keep-alive, RSS KiB per channel), one bar per row."""
     esc = lambda s: s.replace("&", "&amp;").replace("<", "&lt;")
-    label_w, bar_w, row_h, top = 250, 330, 18, 60
-    panels = [("CPU µs per keep-alive round trip", "cpu_us_per_ka"), ("RSS KiB per idle channel", "rss_kib_per_channel")]
+    label_w, bar_w, row_h, top = 250, 260, 18, 60
+    panels = [("CPU per keep-alive, × the floor", "ratio"), ("CPU µs per keep-alive round trip", "cpu_us_per_ka"),
+              ("RSS KiB per idle channel", "rss_kib_per_channel")]
     height = top + row_h * len(rows) + 40
     width = label_w + len(panels) * (bar_w + 40) + 20
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -292,9 +313,20 @@ def main():
     ap.add_argument("--inflight", type=int, default=1000)
     ap.add_argument("--spread-ms", type=int, default=0, help="ctrlchan only: random connect times (phases)")
     ap.add_argument("--server-threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run every client this many times, interleaved; the table shows the run of median CPU")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--title", default="ctrlchan keep-alive benchmark")
+    ap.add_argument("--replot", metavar="JSON", help="only redraw the table and chart of an earlier run")
     a = ap.parse_args()
+    if a.replot:
+        with open(a.replot) as f:
+            old = json.load(f)
+        base = os.path.splitext(a.replot)[0]
+        print(table(old["rows"]))
+        svg(old["rows"], f"{a.title} — {old['date']} — {old['machine']}", base + ".svg")
+        print(f"chart: {base}.svg")
+        return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     need = max(int(n) for n in a.channels.split(",")) + 100
@@ -302,7 +334,7 @@ def main():
         raise SystemExit(f"ulimit -n is {hard}; {need} needed")
     os.makedirs(a.out, exist_ok=True)
     server, ports = start_server(a)
-    rows = []
+    all_rows = []
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(f"# {stamp}; {machine()}")
     print(f"# server: bench-server (tokio {a.server_threads} worker threads + tokio-tungstenite + tokio-rustls), "
@@ -311,11 +343,14 @@ def main():
     try:
         for n in [int(x) for x in a.channels.split(",")]:
             for scheme in a.schemes.split(","):
-                for client in a.clients.split(","):
-                    t = time.monotonic()
-                    r = run_one(client, scheme, n, ports[scheme], server.pid, a)
-                    if r:
-                        rows.append(r)
+                for rep in range(a.repeat):
+                    for client in a.clients.split(","):
+                        t = time.monotonic()
+                        r = run_one(client, scheme, n, ports[scheme], server.pid, a)
+                        if not r:
+                            continue
+                        r["repeat"] = rep
+                        all_rows.append(r)
                         print(f"  {client:20} {scheme:3} N={n:<6} connect {r['connect_s']:.3f} s  "
                               f"cpu {r['cpu_us_per_ka']:.2f} µs/ka  rss {r['rss_kib_per_channel']:.2f} KiB/ch  "
                               f"acks/s {r['acks_per_s']:.0f}  ({time.monotonic() - t:.0f} s)", file=sys.stderr)
@@ -326,13 +361,15 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+    rows = medians(all_rows)
     print(table(rows))
     wt = wakeup_table(rows)
     if wt:
         print("\n" + wt)
     base = os.path.join(a.out, "bench")
     with open(base + ".json", "w") as f:
-        json.dump({"date": stamp, "machine": machine(), "args": vars(a), "rows": rows}, f, indent=1)
+        json.dump({"date": stamp, "machine": machine(), "args": vars(a), "rows": rows, "all_runs": all_rows}, f,
+                  indent=1)
     svg(rows, f"{a.title} — {stamp} — {machine()}", base + ".svg")
     with open(base + ".md", "w") as f:
         f.write(table(rows) + "\n\n" + wt + "\n")

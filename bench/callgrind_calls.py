@@ -1,3 +1,10 @@
+"""Calls per keep-alive from a callgrind profile (bench/profile.py leaves them in bench/results/).
+
+    python3 bench/callgrind_calls.py bench/results/callgrind.ctrlchan-callback-ws-200.out.1 ACKS [REGEX]
+
+ACKS is the keep-alive count profile.py printed; REGEX filters function names. Sums the `calls=`
+lines of every call site per callee (names are compressed per namespace: fn, file, object).
+"""
 import re, sys, collections
 names = {"fn": {}, "fl": {}, "ob": {}}
 kind_of = {"fn": "fn", "cfn": "fn", "fl": "fl", "fi": "fl", "fe": "fl", "cfi": "fl", "cfl": "fl", "ob": "ob", "cob": "ob"}

@@ -198,11 +198,7 @@ fn main() {
     for ch in &chans {
         let _ = ch.wait_for_push_enabled();
     }
-    say(&format!(
-        "CONNECTED {connect_s:.4} {} {}",
-        CONNECTED.load(Ordering::Relaxed),
-        FAILED.load(Ordering::Relaxed)
-    ));
+    say(&format!("CONNECTED {connect_s:.4} {} {}", CONNECTED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed)));
 
     let mark = || {
         let s = rt.stats();

@@ -56,20 +56,13 @@ fn main() {
     let threads: usize = arg(&args, "--threads").and_then(|v| v.parse().ok()).unwrap_or(2);
     let cert = arg(&args, "--cert").unwrap_or_else(|| "bench/certs/server.pem".into());
     let key = arg(&args, "--key").unwrap_or_else(|| "bench/certs/server.key".into());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_io()
-        .build()
-        .expect("tokio runtime");
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_io().build().expect("tokio runtime");
     rt.block_on(async move {
         let plain = listener().expect("ws listener");
         let tls = listener().expect("wss listener");
         let acceptor = TlsAcceptor::from(tls_acceptor(&cert, &key));
-        println!(
-            "PORT {} {}",
-            plain.local_addr().expect("addr").port(),
-            tls.local_addr().expect("addr").port()
-        );
+        println!("PORT {} {}", plain.local_addr().expect("addr").port(), tls.local_addr().expect("addr").port());
         tokio::spawn(async move {
             while let Ok((s, _)) = plain.accept().await {
                 let _ = s.set_nodelay(true);

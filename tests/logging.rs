@@ -37,7 +37,8 @@ fn connect_failures_are_logged_and_the_finalizer_runs_once() {
     assert!(ws.connect(&format!("ws://127.0.0.1:{port}/"), 2000).is_err());
     std::thread::sleep(Duration::from_millis(100));
     let lines = LINES.lock().map(|v| v.clone()).unwrap_or_default();
-    let hit = lines.iter().find(|(_, t, m)| t == "ctrlchan" && m.contains("connect to 127.0.0.1") && m.contains("failed"));
+    let hit =
+        lines.iter().find(|(_, t, m)| t == "ctrlchan" && m.contains("connect to 127.0.0.1") && m.contains("failed"));
     let (level, _, msg) = hit.unwrap_or_else(|| panic!("no connect-failure line in {lines:?}"));
     assert_eq!(*level, LogLevel::Warn as u32, "{msg}");
     assert!(msg.contains("CONNECT_FAILED"), "{msg}");

@@ -2,7 +2,7 @@
 //!
 //!     cargo run --release --example bench -- --url ws://127.0.0.1:PORT/ --channels 1000 \
 //!         [--mode callback|queue] [--interval-ms 1000] [--warmup-ms 1500] [--window-ms 10000] \
-//!         [--ca bench/certs/ca.pem] [--spread-ms 0] [--inflight 1000]
+//!         [--ca bench/certs/ca.pem] [--spread-ms 0] [--inflight 1000] [--ack-events 0|1]
 //!
 //! N channels on one runtime, each with its own websocket, keep-alive (PING, pong awaited) every
 //! interval. `callback` mode counts events in a per-channel handler (run on the reactor thread);
@@ -61,6 +61,8 @@ struct Args {
     spread_ms: u64,
     inflight: u64,
     coalescing_ms: Option<u32>,
+    /// Make every acknowledged keep-alive an event (the mask ALL), as before quiet channels.
+    ack_events: bool,
 }
 
 fn parse_args() -> Args {
@@ -75,6 +77,7 @@ fn parse_args() -> Args {
         spread_ms: 0,
         inflight: 1000,
         coalescing_ms: None,
+        ack_events: false,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -93,6 +96,9 @@ fn parse_args() -> Args {
             "--spread-ms" => a.spread_ms = num(&val),
             "--inflight" => a.inflight = num(&val).max(1),
             "--coalescing-ms" => a.coalescing_ms = Some(num(&val) as u32),
+            "--ack-events" => {
+                a.ack_events = val != "0";
+            }
             other => die(&format!("unknown argument {other}")),
         }
         i += 2;
@@ -180,6 +186,9 @@ fn main() {
         }
         let ch = Channel::new(&rt, &format!("bench-{i}"), a.interval_ms, ResourceType::RequestSoftwareSlot)
             .unwrap_or_else(|e| die(&format!("channel: {e:?}")));
+        if a.ack_events {
+            ch.set_event_mask(0xFFFF_FFFF).unwrap_or_else(|e| die(&format!("mask: {e:?}")));
+        }
         if !a.queue {
             ch.set_handler(Some(handler.clone())).unwrap_or_else(|e| die(&format!("handler: {e:?}")));
         }
@@ -200,16 +209,17 @@ fn main() {
     }
     say(&format!("CONNECTED {connect_s:.4} {} {}", CONNECTED.load(Ordering::Relaxed), FAILED.load(Ordering::Relaxed)));
 
+    // Acknowledged keep-alives are not events by default (quiet channels): count them from the
+    // runtime's counters, and take the RTT as the mean of the channels' smoothed RTTs
+    // (`--ack-events` makes every acknowledgement an event again, as before the masks).
     let mark = || {
         let s = rt.stats();
-        say(&format!(
-            "MARK {} {} {} {} {}",
-            ACKED.load(Ordering::Relaxed),
-            RTT_SUM.load(Ordering::Relaxed),
-            ACKED.load(Ordering::Relaxed),
-            s.wakeups,
-            APP_EVENTS.load(Ordering::Relaxed)
-        ));
+        let (rtt_sum, rtt_n) = if a.ack_events {
+            (RTT_SUM.load(Ordering::Relaxed), ACKED.load(Ordering::Relaxed))
+        } else {
+            chans.iter().map(|c| c.statistics().srtt_us as u64).filter(|r| *r > 0).fold((0, 0), |(s, n), r| (s + r, n + 1))
+        };
+        say(&format!("MARK {} {} {} {} {}", s.keepalives_acked, rtt_sum, rtt_n, s.wakeups, APP_EVENTS.load(Ordering::Relaxed)));
     };
     std::thread::sleep(Duration::from_millis(a.warmup_ms));
     mark();

@@ -19,10 +19,10 @@ fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
-fn listener() -> std::io::Result<TcpListener> {
+fn listener(port: u16) -> std::io::Result<TcpListener> {
     let sock = TcpSocket::new_v4()?;
     sock.set_reuseaddr(true)?;
-    sock.bind("127.0.0.1:0".parse().expect("literal address"))?;
+    sock.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
     sock.listen(16_384)
 }
 
@@ -59,8 +59,10 @@ fn main() {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_io().build().expect("tokio runtime");
     rt.block_on(async move {
-        let plain = listener().expect("ws listener");
-        let tls = listener().expect("wss listener");
+        // `--ws-port` / `--wss-port`: fixed ports (a restart on the same ports); default ephemeral.
+        let port = |name: &str| arg(&args, name).and_then(|v| v.parse().ok()).unwrap_or(0u16);
+        let plain = listener(port("--ws-port")).expect("ws listener");
+        let tls = listener(port("--wss-port")).expect("wss listener");
         let acceptor = TlsAcceptor::from(tls_acceptor(&cert, &key));
         println!("PORT {} {}", plain.local_addr().expect("addr").port(), tls.local_addr().expect("addr").port());
         tokio::spawn(async move {

@@ -42,9 +42,14 @@ def client_cmd(client, scheme, port, n, a):
     if client == "floor":
         coalesce = min(1000, a.interval_ms // 4)  # ctrlchan's default coalescing rule
         return [os.path.join(HERE, "build", "floor_client"), "127.0.0.1", str(port)] + common + [str(coalesce)] + tls, {}
-    if client.startswith("ctrlchan"):
+    if client.startswith("ctrlchan") or client.startswith("before"):
         mode = client.split(":")[1]
-        cmd = [os.path.join(REPO, "target", "release", "examples", "bench"), "--url", url, "--channels", str(n),
+        exe = os.path.join(REPO, "target", "release", "examples", "bench")
+        if client.startswith("before"):
+            if not a.before_bin:
+                raise SystemExit("the 'before' clients need --before-bin")
+            exe = a.before_bin
+        cmd = [exe, "--url", url, "--channels", str(n),
                "--mode", mode, "--interval-ms", str(a.interval_ms), "--warmup-ms", str(a.warmup_ms),
                "--window-ms", str(a.window_ms), "--inflight", str(a.inflight)]
         if a.spread_ms:
@@ -313,6 +318,8 @@ def main():
     ap.add_argument("--inflight", type=int, default=1000)
     ap.add_argument("--spread-ms", type=int, default=0, help="ctrlchan only: random connect times (phases)")
     ap.add_argument("--server-threads", type=int, default=2)
+    ap.add_argument("--before-bin", help="the bench client of an earlier ctrlchan build, for the clients "
+                    "before:callback / before:queue (same protocol as examples/bench.rs)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every client this many times, interleaved; the table shows the run of median CPU")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))

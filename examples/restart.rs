@@ -30,6 +30,7 @@ fn start_server(exe: &str, port: u16) -> (Child, u16) {
     let mut child = Command::new(exe)
         .args(["--threads", "2", "--ws-port", &port.to_string(), "--cert", "bench/certs/server.pem"])
         .args(["--key", "bench/certs/server.key"])
+        .stdin(Stdio::piped()) // the server exits when its stdin closes: kept open by `Child`
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| die(&format!("{exe}: {e}")));

@@ -130,7 +130,7 @@ pub(crate) struct Conn {
     /// The next deadline moved later (a pong arrived): push a fresh timer entry.
     pub rearm: bool,
     /// What the first connect used, for reconnects (same URI, headers, TLS and limits).
-    pub template: Option<Box<ConnectRequest>>,
+    pub template: Option<super::connect::Template>,
     /// The reconnect policy's schedule for this websocket.
     pub backoff: Backoff,
     /// Some while reconnecting: the channel and the reason the coming RESET will give.
@@ -152,7 +152,7 @@ pub(crate) struct Retry {
 
 /// "host:port" of a connection, for log lines.
 fn peer(c: &Conn) -> String {
-    c.template.as_ref().map(|t| format!("{}:{}", t.host, t.port)).unwrap_or_default()
+    c.template.as_ref().map(|t| t.peer()).unwrap_or_default()
 }
 
 impl Reactor {
@@ -382,8 +382,14 @@ impl Reactor {
         let Some(template) = c.template.as_ref() else {
             return self.finish(c, End::Silent(Error::closed("nothing to reconnect to")), None);
         };
-        let mut req = template.clone();
-        req.deadline = Instant::now() + Duration::from_millis(req.timeout_ms as u64);
+        let built = {
+            let g = c.ws.inner.lock();
+            template.request(&g.opts)
+        };
+        let req = match built {
+            Ok(r) => r,
+            Err(e) => return self.finish(c, End::ConnectFailed(e), None),
+        };
         match self.open_tcp(idx, req, 0) {
             Ok(life) => c.life = life,
             Err(e) => self.finish(c, End::ConnectFailed(e), None),

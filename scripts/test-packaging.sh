@@ -5,7 +5,8 @@
 #   2. snippets  every README snippet builds: C as C99 and C++17, Python, C# (scripts/check-snippets.py)
 #   3. quick start, as the README says to build it: against target/release (rpath) and statically
 #      against libctrlchan.a, run against the test peer
-#   4. cargo cinstall into a scratch DESTDIR: libctrlchan.so.MAJOR.MINOR.PATCH + symlinks, SONAME
+#   4. the C++17 wrapper include/ctrlchan.hpp: tests/cpp/test_wrapper.cpp under ASan against the peer
+#   5. cargo cinstall into a scratch DESTDIR: libctrlchan.so.MAJOR.MINOR.PATCH + symlinks, SONAME
 #      libctrlchan.so.MAJOR, stripped, same symbols; libctrlchan.a; ctrlchan.pc; include/ctrlchan.h;
 #      the quick start built with `pkg-config --cflags --libs ctrlchan` (and --static) and run.
 #      Needs cargo-c: when `cargo cinstall` is missing this part is SKIPPED, unless
@@ -54,6 +55,14 @@ if not m:
     sys.exit("README.md has no ```c block starting with /* quickstart.c")
 open(sys.argv[2], "w").write(m.group(1))
 EOF
+python3 - "$REPO/README.md" "$WORK/quickstart.cpp" <<'EOF'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+m = re.search(r"^```cpp\n(// quickstart\.cpp.*?)^```", text, re.S | re.M)
+if not m:
+    sys.exit("README.md has no ```cpp block starting with // quickstart.cpp")
+open(sys.argv[2], "w").write(m.group(1))
+EOF
 mkfifo "$WORK/srv.in"
 "$PY" tests/peer/server.py --port 0 <"$WORK/srv.in" >"$WORK/srv.out" 2>&1 &
 SRV_PID=$!
@@ -88,7 +97,17 @@ if $CC -std=c99 -Wall -I"$REPO/include" "$WORK/quickstart.c" "$LIBDIR/libctrlcha
         "push enabled" "channel ended: bye"; fi
 else bad "quick start: static link"; show "$WORK/cc-static.log"; fi
 
-echo "== 4. cargo cinstall"
+echo "== 4. the C++17 wrapper (include/ctrlchan.hpp)"
+CXX="${CXX:-c++}"
+if $CXX -std=c++17 -Wall -Wextra -Werror -pedantic -fsanitize=address,undefined -fno-omit-frame-pointer \
+        -fno-sanitize-recover=undefined -g -I"$REPO/include" tests/cpp/test_wrapper.cpp -L"$LIBDIR" -lctrlchan \
+        -Wl,-rpath,"$LIBDIR" -o "$WORK/test_wrapper" >"$WORK/cxx.log" 2>&1; then
+    if env -u LD_LIBRARY_PATH timeout 120 "$WORK/test_wrapper" "ws://127.0.0.1:$PORT" >"$WORK/cpp.log" 2>&1; then
+        ok "tests/cpp under ASan: $(tail -n1 "$WORK/cpp.log")"
+    else bad "tests/cpp"; show "$WORK/cpp.log" 40; fi
+else bad "tests/cpp/test_wrapper.cpp does not build"; show "$WORK/cxx.log" 40; fi
+
+echo "== 5. cargo cinstall"
 if ! cargo cinstall --version >/dev/null 2>&1 && [ "${CTRLCHAN_INSTALL_CARGO_C:-0}" = 1 ]; then
     bash scripts/setup-cargo-c.sh
 fi
@@ -110,9 +129,10 @@ else
         [ -f "$L/libctrlchan.a" ] || problems+=" no libctrlchan.a;"
         [ -f "$L/pkgconfig/ctrlchan.pc" ] || problems+=" no pkgconfig/ctrlchan.pc;"
         cmp -s "$STAGE/usr/include/ctrlchan.h" include/ctrlchan.h || problems+=" include/ctrlchan.h missing or different;"
+        cmp -s "$STAGE/usr/include/ctrlchan.hpp" include/ctrlchan.hpp || problems+=" include/ctrlchan.hpp missing or different;"
         bash scripts/check-abi.sh "$L/libctrlchan.so.$VERSION" >"$WORK/abi-installed.log" 2>&1 || problems+=" installed symbols differ;"
         if [ -z "$problems" ]; then
-            ok "installed: libctrlchan.so.$VERSION (SONAME libctrlchan.so.$MAJOR, $(du -k "$L/libctrlchan.so.$VERSION" | cut -f1) KiB, stripped) + links, libctrlchan.a ($(du -k "$L/libctrlchan.a" | cut -f1) KiB), ctrlchan.pc, include/ctrlchan.h"
+            ok "installed: libctrlchan.so.$VERSION (SONAME libctrlchan.so.$MAJOR, $(du -k "$L/libctrlchan.so.$VERSION" | cut -f1) KiB, stripped) + links, libctrlchan.a ($(du -k "$L/libctrlchan.a" | cut -f1) KiB), ctrlchan.pc, include/ctrlchan.h + ctrlchan.hpp"
         else bad "installed files:$problems"; find "$STAGE" | sed 's/^/    /'; fi
 
         export PKG_CONFIG_SYSROOT_DIR="$STAGE" PKG_CONFIG_LIBDIR="$L/pkgconfig"
@@ -125,6 +145,13 @@ else
             readelf -d "$WORK/qs-pc" | grep -q "Shared library: \[libctrlchan.so.$MAJOR\]" \
                 && ok "the program records NEEDED libctrlchan.so.$MAJOR" || bad "the program does not need libctrlchan.so.$MAJOR"
         else bad "pkg-config ctrlchan ($(pkg-config --modversion ctrlchan 2>&1))"; show "$WORK/cc-pc.log"; fi
+        if ${CXX:-c++} -std=c++17 -Wall -Wextra -Werror "$WORK/quickstart.cpp" $(pkg-config --cflags --libs ctrlchan) \
+                -o "$WORK/qs-cpp" >"$WORK/cxx-pc.log" 2>&1; then
+            QS_ENV=("LD_LIBRARY_PATH=$L")
+            run_quickstart "C++ quick start via pkg-config, installed ctrlchan.hpp" "$WORK/qs-cpp" "$PUSH_URL" \
+                "push enabled" "push notification: msg 2"
+            QS_ENV=()
+        else bad "C++ quick start with the installed headers"; show "$WORK/cxx-pc.log"; fi
         # -lctrlchan from the static archive, the rest (Libs.private) as pkg-config --static lists it
         if $CC -std=c99 -Wall "$WORK/quickstart.c" $(pkg-config --cflags ctrlchan) \
                 $(pkg-config --static --libs ctrlchan | sed 's/-lctrlchan/-Wl,-Bstatic -lctrlchan -Wl,-Bdynamic/') \

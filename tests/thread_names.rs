@@ -1,7 +1,7 @@
 //! Linux cuts thread names at 15 bytes; ours fit, so `ps -L`, gdb, perf and the Python binding
 //! show them whole.
 
-use ctrlchan::runtime::Runtime;
+use ctrlchan::Runtime;
 
 fn thread_names() -> Vec<String> {
     let mut names = Vec::new();

@@ -162,7 +162,7 @@ class EventMask(enum.IntFlag):
         return out
 
 
-class ControlChannelTriggerResetReason(enum.IntEnum):
+class ControlChannelTriggerResetReason(_NamedIntEnum):
     """Windows ``ControlChannelTriggerResetReason`` (``ctrlchan_reset_reason``) plus ours from 16.
 
     Why a channel has a fresh transport (the ``reset_reason`` of a RESET event).

@@ -31,6 +31,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define CTRLCHAN_VERSION_MAJOR 0
+#define CTRLCHAN_VERSION_MINOR 1
+#define CTRLCHAN_VERSION_PATCH 0
+/* MAJOR << 16 | MINOR << 8 | PATCH, for #if comparisons */
+#define CTRLCHAN_VERSION_NUMBER ((CTRLCHAN_VERSION_MAJOR << 16) | (CTRLCHAN_VERSION_MINOR << 8) | CTRLCHAN_VERSION_PATCH)
+
 /*
  Smallest server keep-alive interval accepted by `ctrlchan_channel_new` and
  `ctrlchan_channel_set_server_keepalive_interval`, in ms.

@@ -8,7 +8,8 @@ set -euo pipefail
 # referenced with `mcs -pkg:nunit`), and the class libraries beyond mscorlib/System.dll
 # that the binding and tests reference (System.Core for LINQ/Tasks helpers,
 # System.Net.Http, Microsoft.CSharp for `dynamic`). System.Net.Sockets, Process,
-# SafeHandle, DllImport and GCHandle live in mscorlib/System.dll (mono-runtime).
+# SafeHandle, DllImport and GCHandle live in mscorlib/System.dll (mono-runtime). nuget (NuGet
+# 2.8 on Mono) packs and installs the CtrlChan package (bindings/csharp/pack.sh, test-package.sh).
 # Checked on Debian 12: a SafeHandle/DllImport/async library plus NUnit fixture builds
 # with `mcs -r:System.Core.dll -pkg:nunit` and runs under `nunit-console`.
 PACKAGES=(
@@ -20,12 +21,14 @@ PACKAGES=(
     libmono-system-net-http4.0-cil
     libmono-microsoft-csharp4.0-cil
     pkg-config
+    nuget
 )
 
 have_all() {
     command -v mcs >/dev/null 2>&1 &&
     command -v mono >/dev/null 2>&1 &&
     command -v nunit-console >/dev/null 2>&1 &&
+    command -v nuget >/dev/null 2>&1 &&
     [ -e /usr/lib/mono/4.5/System.Core.dll ] &&
     [ -e /usr/lib/mono/4.5/System.Net.Http.dll ] &&
     command -v pkg-config >/dev/null 2>&1 &&

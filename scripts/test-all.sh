@@ -13,6 +13,8 @@
 #   python   pytest tests/peer, then bindings/python/run-tests.sh if present
 #   csharp   bindings/csharp/run-tests.sh   (installs Mono/NUnit via scripts/setup-mono.sh)
 #   examples scripts/smoke-examples.sh      (SKIPPED if absent)
+#   packaging scripts/test-packaging.sh     (ABI symbol list, README snippets, C quick start,
+#                                           cargo cinstall when cargo-c is installed)
 #
 # Environment for the stages: .venv/bin first on PATH, CTRLCHAN_PYTHON = the venv's
 # python (what C/C# tests use to spawn tests/peer/server.py and proxy.py),
@@ -34,7 +36,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 STAGE_TIMEOUT="${CTRLCHAN_STAGE_TIMEOUT:-1500}"
 KEEP_GOING="${CTRLCHAN_KEEP_GOING:-0}"
 
-STAGES=(setup rust c python csharp examples)
+STAGES=(setup rust c python csharp examples packaging)
 declare -A RESULT=()
 declare -A SECONDS_TAKEN=()
 passed=0
@@ -94,6 +96,10 @@ stage_examples() {
         return 200
     fi
     bash scripts/smoke-examples.sh
+}
+
+stage_packaging() {
+    bash scripts/test-packaging.sh
 }
 
 # --- runner --------------------------------------------------------------------------

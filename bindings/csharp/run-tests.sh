@@ -5,10 +5,11 @@
 #   2. cargo build --release (target/release/libctrlchan.so);
 #   3. compile CtrlChan.dll, CtrlChan.Tests.dll and the example with mcs into
 #      bindings/csharp/build/, next to a copy of libctrlchan.so;
-#   4. run the example once as a smoke test (it starts its own peer), then nunit-console.
+#   4. run the example once as a smoke test (it starts its own peer), pack the NuGet package
+#      and run a consumer of it (test-package.sh), then nunit-console.
 # Prints "csharp: N passed, N failed[, N skipped]" last and exits non-zero on any failure.
 #
-# Options: --no-build (skip cargo), --no-example, any other args go to nunit-console
+# Options: --no-build (skip cargo), --no-example, --no-package, any other args go to nunit-console
 # (e.g. -run=CtrlChan.Tests.MainFlowTests). CTRLCHAN_CSHARP_BUILD=DIR builds elsewhere
 # (the directory is wiped first, so two runs must not share it).
 set -euo pipefail
@@ -18,11 +19,13 @@ REPO="$(cd "$HERE/../.." && pwd)"
 BUILD="${CTRLCHAN_CSHARP_BUILD:-$HERE/build}"   # override to keep concurrent runs apart
 CARGO_BUILD=1
 RUN_EXAMPLE=1
+RUN_PACKAGE=1
 NUNIT_ARGS=()
 for a in "$@"; do
     case "$a" in
         --no-build) CARGO_BUILD=0 ;;
         --no-example) RUN_EXAMPLE=0 ;;
+        --no-package) RUN_PACKAGE=0 ;;
         *) NUNIT_ARGS+=("$a") ;;
     esac
 done
@@ -41,7 +44,8 @@ find_nunit_framework() {
 }
 
 if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1 \
-   || ! command -v nunit-console >/dev/null 2>&1 || ! find_nunit_framework >/dev/null; then
+   || ! command -v nunit-console >/dev/null 2>&1 || ! command -v nuget >/dev/null 2>&1 \
+   || ! find_nunit_framework >/dev/null; then
     if [ -x "$REPO/scripts/setup-mono.sh" ] || [ -f "$REPO/scripts/setup-mono.sh" ]; then
         bash "$REPO/scripts/setup-mono.sh" || log "setup-mono.sh reported a problem; checking the toolchain anyway"
     fi
@@ -52,7 +56,7 @@ if ! command -v mcs >/dev/null 2>&1 || ! command -v nunit-console >/dev/null 2>&
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends mono-mcs mono-runtime nunit-console libnunit-cil-dev \
-        libmono-system-core4.0-cil libmono-system-net-http4.0-cil
+        libmono-system-core4.0-cil libmono-system-net-http4.0-cil nuget
 fi
 NUNIT_FW="$(find_nunit_framework)" || { log "nunit.framework.dll not found"; echo "csharp: 0 passed, 1 failed"; exit 1; }
 
@@ -105,6 +109,13 @@ if [ "$RUN_EXAMPLE" = 1 ]; then
     fi
 fi
 
+# ---- NuGet package: pack, install, compile and run a consumer (test-package.sh) ---------
+PACKAGE_FAILED=0
+if [ "$RUN_PACKAGE" = 1 ]; then
+    log "NuGet package (test-package.sh)"
+    bash "$HERE/test-package.sh" </dev/null || PACKAGE_FAILED=1
+fi
+
 # ---- NUnit -----------------------------------------------------------------------------
 log "nunit-console"
 set +e
@@ -125,7 +136,7 @@ EOF
 else
     TOTAL=0; ERRS=0; FAILS=1; INCONC=0; SKIPPED=0
 fi
-FAILED=$((ERRS + FAILS + EXAMPLE_FAILED))
+FAILED=$((ERRS + FAILS + EXAMPLE_FAILED + PACKAGE_FAILED))
 PASSED=$((TOTAL - ERRS - FAILS - INCONC))
 [ "$NUNIT_RC" -ne 0 ] && [ "$FAILED" -eq 0 ] && FAILED=1
 echo "csharp: $PASSED passed, $FAILED failed, $SKIPPED skipped"

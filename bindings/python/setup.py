@@ -1,27 +1,40 @@
-"""Build hook: compile the Rust crate (two directories up) and put libctrlchan.so in the package.
+"""Build hook: put libctrlchan.so inside the package, and tag the wheel py3-none-<platform>.
 
-setuptools-rust builds the crate's cdylib with ``Binding.NoBinding`` (a plain C library,
-no Python module init). Its default file name would carry the CPython extension suffix
-(``libctrlchan.cpython-311-x86_64-linux-gnu.so``); the library is not a Python extension
-module, so ``build_rust`` is told to install it under its real name, ``libctrlchan.so``,
-which is what ``ctrlchan._ffi`` loads.
+The package has no Python extension module: ``ctrlchan._ffi`` loads the plain C library
+with ctypes, so one wheel serves every Python >= 3.8 on a platform. The wheel is tagged
+``py3-none-linux_x86_64`` (``bdist_wheel_py3_none`` below); ``build-wheel.sh`` then has
+auditwheel check it and retag it ``manylinux_*``.
 
-Cargo reuses the repository's ``target/`` directory, so a rebuild after a small change
-is incremental. ``CTRLCHAN_CARGO_PROFILE=debug`` builds without optimisations.
+Where the library comes from:
+
+* ``CTRLCHAN_PREBUILT_LIBRARY=/path/to/libctrlchan.so`` (what ``build-wheel.sh`` does): that
+  file is copied into the package; no cargo involved.
+* otherwise setuptools-rust builds the crate two directories up (``Binding.NoBinding``: a plain
+  C library, no module init) with cargo and installs it under its real name, ``libctrlchan.so``
+  (setuptools-rust would otherwise add the CPython extension suffix). Cargo reuses the
+  repository's ``target/`` directory, so a rebuild after a small change is incremental.
+  ``CTRLCHAN_CARGO_PROFILE=debug`` builds without optimisations.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
+from typing import Any, Dict, List, Tuple
 
-from setuptools import setup
-from setuptools_rust import Binding, RustExtension
-from setuptools_rust.build import build_rust
+from setuptools import Distribution, setup
+from setuptools.command.build_py import build_py
+
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools < 70.1
+    from wheel.bdist_wheel import bdist_wheel  # type: ignore[no-redef]
 
 HERE = Path(__file__).resolve().parent
 CRATE = HERE.parent.parent / "Cargo.toml"
+PREBUILT = os.environ.get("CTRLCHAN_PREBUILT_LIBRARY")
 
 if sys.platform == "darwin":
     LIB_NAME = "libctrlchan.dylib"
@@ -31,23 +44,61 @@ else:
     LIB_NAME = "libctrlchan.so"
 
 
-class build_rust_cdylib(build_rust):  # noqa: N801 - setuptools command naming
-    """``build_rust`` that names the installed C library as the loader expects."""
+class bdist_wheel_py3_none(bdist_wheel):  # noqa: N801 - setuptools command naming
+    """A platform wheel (it carries a native library) that is not tied to a CPython ABI."""
 
-    def get_dylib_ext_path(self, ext: RustExtension, target_fname: str) -> str:
-        default = super().get_dylib_ext_path(ext, target_fname)
-        return os.path.join(os.path.dirname(default), LIB_NAME)
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        self.root_is_pure = False
+
+    def get_tag(self) -> Tuple[str, str, str]:
+        _, _, plat = super().get_tag()
+        return "py3", "none", plat
 
 
-if not CRATE.is_file():
-    sys.exit(
-        f"ctrlchan: the Rust crate is not at {CRATE}; install from a checkout of the "
-        "repository (pip install ./bindings/python), or set CTRLCHAN_LIBRARY at run time "
-        "and use the pure-Python sources."
-    )
+class BinaryDistribution(Distribution):
+    """Says it has native code, so the library lands in platlib and the wheel is not "pure"."""
 
-setup(
-    rust_extensions=[
+    def has_ext_modules(self) -> bool:
+        return True
+
+
+class build_py_with_library(build_py):  # noqa: N801
+    """Copies $CTRLCHAN_PREBUILT_LIBRARY into the built package."""
+
+    def run(self) -> None:
+        super().run()
+        if PREBUILT:
+            dest = Path(self.build_lib) / "ctrlchan" / LIB_NAME
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(PREBUILT, dest)
+            os.chmod(dest, 0o755)
+
+
+cmdclass: Dict[str, Any] = {"bdist_wheel": bdist_wheel_py3_none, "build_py": build_py_with_library}
+extra: Dict[str, Any] = {}
+
+if PREBUILT:
+    if not Path(PREBUILT).is_file():
+        sys.exit(f"ctrlchan: CTRLCHAN_PREBUILT_LIBRARY={PREBUILT} is not a file")
+else:
+    from setuptools_rust import Binding, RustExtension
+    from setuptools_rust.build import build_rust
+
+    class build_rust_cdylib(build_rust):  # noqa: N801 - setuptools command naming
+        """``build_rust`` that names the installed C library as the loader expects."""
+
+        def get_dylib_ext_path(self, ext: RustExtension, target_fname: str) -> str:
+            default = super().get_dylib_ext_path(ext, target_fname)
+            return os.path.join(os.path.dirname(default), LIB_NAME)
+
+    if not CRATE.is_file():
+        sys.exit(
+            f"ctrlchan: the Rust crate is not at {CRATE}; install a wheel made by "
+            "bindings/python/build-wheel.sh, install from a checkout of the repository "
+            "(pip install ./bindings/python), or set CTRLCHAN_PREBUILT_LIBRARY to a built libctrlchan.so."
+        )
+    rust_extensions: List[RustExtension] = [
         RustExtension(
             "ctrlchan.libctrlchan",
             path=os.path.relpath(CRATE, HERE),
@@ -55,6 +106,8 @@ setup(
             debug=os.environ.get("CTRLCHAN_CARGO_PROFILE") == "debug",
             py_limited_api=False,
         )
-    ],
-    cmdclass={"build_rust": build_rust_cdylib},
-)
+    ]
+    extra["rust_extensions"] = rust_extensions
+    cmdclass["build_rust"] = build_rust_cdylib
+
+setup(cmdclass=cmdclass, distclass=BinaryDistribution, **extra)

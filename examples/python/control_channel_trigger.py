@@ -83,7 +83,7 @@ class CommunicationModule:
             else ControlChannelTriggerResourceType.REQUEST_SOFTWARE_SLOT
         )
         # 1-2. The channel and its keep-alive task.
-        self.channel = ControlChannelTrigger(rt, "channelOne", args.interval, resource)
+        self.channel = ControlChannelTrigger(rt, "channelOne", server_keepalive_interval=args.interval, resource_type=resource)
         self.channel.keepalive = WebSocketKeepAlive(mode=KeepAliveMode.PING, pong_timeout=args.pong_timeout)
         # KEEPALIVE events are off by default (only data, loss, close, connects and resets wake
         # the app; RTT is in channel.statistics). This sample prints every keep-alive, so it asks

@@ -135,7 +135,7 @@ impl WebSocket {
         }
         let st = self.st.clone();
         let rt = self.rt.clone();
-        let spawned = std::thread::Builder::new().name("ctrlchan-resolve".into()).spawn(move || {
+        let spawned = std::thread::Builder::new().name("ctrlchan-dns".into()).spawn(move || {
             req.resolve();
             if rt.send(Cmd::Connect(st.clone(), req)).is_err() {
                 lifecycle::force_closed(&st, Error::new(ResultCode::Io, "the runtime shut down while resolving"));

@@ -247,7 +247,7 @@ pub(crate) fn start() -> Result<(Arc<RtShared>, JoinHandle<()>)> {
     });
     let for_thread = shared.clone();
     let thread = std::thread::Builder::new()
-        .name("ctrlchan-reactor".into())
+        .name("ctrlchan-rt".into())
         .spawn(move || {
             ON_RUNTIME_THREAD.with(|c| c.set(true));
             let shared = for_thread.clone();

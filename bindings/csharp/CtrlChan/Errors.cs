@@ -31,10 +31,13 @@ namespace CtrlChan
             NativeMessage = nativeMessage ?? "";
         }
 
+        // "CONNECT_FAILED: TCP connect failed: ..." — the result name once, even when the native
+        // text (event reasons, ctrlchan_last_error) already starts with it.
         private static string Format(CtrlChanResult result, string msg)
         {
             string name = Errors.ResultName(result);
-            return string.IsNullOrEmpty(msg) ? name : name + ": " + msg;
+            if (string.IsNullOrEmpty(msg)) return name;
+            return msg.StartsWith(name + ":", StringComparison.Ordinal) ? msg : name + ": " + msg;
         }
     }
 

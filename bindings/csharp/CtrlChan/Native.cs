@@ -70,6 +70,8 @@ namespace CtrlChan
     internal static unsafe class NativeMethods
     {
         internal const string Lib = "ctrlchan";
+
+        static NativeMethods() { NativeLibraryLoader.Initialize(); }   // finds libctrlchan (NativeLibraryLoader.cs)
         private const CallingConvention CC = CallingConvention.Cdecl;
 
         // ---- errors / meta -------------------------------------------------------

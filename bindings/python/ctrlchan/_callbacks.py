@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 from . import _ffi
 from ._errors import InvalidStateError, check
 from ._event import event_from_native
+from ._threads import name_runtime_thread
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._runtime import Runtime
@@ -156,6 +157,7 @@ def _report(exc: BaseException, slot: Slot) -> None:
 
 def _dispatch(userdata: Optional[int], ev: Optional[int]) -> None:
     """The event trampoline: ``ev`` is borrowed for the duration of the call."""
+    name_runtime_thread()  # "ctrlchan-rt" rather than "Dummy-1" (_threads.py)
     ref = _slots.get(userdata or 0)
     slot = ref() if ref is not None else None
     if slot is None or not ev:

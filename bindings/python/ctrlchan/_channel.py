@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ctypes import byref, c_bool, c_char_p, c_uint32, c_void_p
-from typing import Callable, Optional, Union
+from datetime import timedelta
+from typing import Callable, NoReturn, Optional, Union
 
 from . import _ffi
 from ._callbacks import forbid_in_callback, install_event_handler
@@ -20,7 +21,21 @@ from ._websocket import MessageWebSocket, StreamWebSocket
 __all__ = ["ControlChannelTrigger"]
 
 EventHandler = Callable[[Event], object]
+DEFAULT_SERVER_KEEPALIVE_INTERVAL = 900.0  # seconds: Windows apps commonly use 15 minutes
 WebSocket = Union[MessageWebSocket, StreamWebSocket]
+
+
+def _interval_ms(seconds: Union[float, timedelta, None], minutes: Optional[float]) -> int:
+    """The constructor's keep-alive interval arguments -> milliseconds (default 15 minutes)."""
+    if seconds is not None and minutes is not None:
+        raise TypeError("give server_keepalive_interval (seconds) or server_keepalive_interval_in_minutes, not both")
+    if minutes is not None:
+        if isinstance(minutes, bool) or not isinstance(minutes, (int, float)):
+            raise TypeError(f"server_keepalive_interval_in_minutes must be a number, not {type(minutes).__name__}")
+        return to_ms(minutes * 60.0, "server_keepalive_interval_in_minutes")
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    return to_ms(DEFAULT_SERVER_KEEPALIVE_INTERVAL if seconds is None else seconds, "server_keepalive_interval")
 
 
 def _free_channel(ptr: int) -> None:
@@ -46,17 +61,31 @@ class ControlChannelTrigger(Handle):
         self,
         runtime: Runtime,
         channel_id: str,
-        server_keepalive_interval: float = 900.0,
+        *_positional: NoReturn,
+        server_keepalive_interval: Union[float, timedelta, None] = None,
+        server_keepalive_interval_in_minutes: Optional[float] = None,
         resource_type: ControlChannelTriggerResourceType = ControlChannelTriggerResourceType.REQUEST_SOFTWARE_SLOT,
     ) -> None:
+        """The server keep-alive interval is keyword-only, because its unit differs between
+        languages: ``server_keepalive_interval`` is seconds (a number or a ``timedelta``),
+        ``server_keepalive_interval_in_minutes`` is Windows' unit (what the C# and Windows
+        constructors take positionally). Give at most one; the default is 15 minutes. A third
+        positional argument raises ``TypeError``, so ``ControlChannelTrigger(rt, "x", 15)``
+        cannot silently mean 15 seconds to one reader and 15 minutes to another."""
         super().__init__()
+        if _positional:
+            raise TypeError(
+                "ControlChannelTrigger(runtime, channel_id, ...): pass the keep-alive interval by keyword, "
+                "server_keepalive_interval=<seconds or timedelta> or server_keepalive_interval_in_minutes=<minutes, "
+                f"as on Windows>; resource_type= is keyword-only too (got positional {_positional!r})"
+            )
         if not isinstance(runtime, Runtime):
             raise TypeError(f"runtime must be a Runtime, not {type(runtime).__name__}")
         cid = to_cstr(channel_id, "channel_id")
         # The id never changes: kept for repr() and error messages after close, and to match
         # events to this object.
         self._channel_id = channel_id
-        ms = to_ms(server_keepalive_interval, "server_keepalive_interval")
+        ms = _interval_ms(server_keepalive_interval, server_keepalive_interval_in_minutes)
         rtype = to_enum(ControlChannelTriggerResourceType, resource_type, "resource_type")
         self._runtime = runtime
         self._transport: Optional[WebSocket] = None

@@ -1,4 +1,11 @@
-"""The C enums as ``IntEnum`` classes with the Windows.Networking.Sockets names."""
+"""The C enums as ``IntEnum`` classes with the Windows.Networking.Sockets names.
+
+Members print their names on every Python version (3.11 made ``str()`` of an ``IntEnum`` the
+bare number): ``str(ControlChannelTriggerStatus.SOFTWARE_SLOT_ALLOCATED)`` and an f-string
+without a format spec give ``"ControlChannelTriggerStatus.SOFTWARE_SLOT_ALLOCATED"``; ``repr()``
+is ``<ControlChannelTriggerStatus.SOFTWARE_SLOT_ALLOCATED: 1>``; a format spec (``f"{s:d}"``),
+``int()``, ``==`` and ``%d`` still see the C value.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +25,17 @@ __all__ = [
 ]
 
 
-class ResultCode(enum.IntEnum):
+class _NamedIntEnum(enum.IntEnum):
+    """``IntEnum`` whose ``str()``/``format()`` show ``Class.MEMBER`` rather than the number."""
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else int.__format__(int(self), spec)
+
+
+class ResultCode(_NamedIntEnum):
     """``ctrlchan_result``: outcome of every fallible C call."""
 
     OK = 0
@@ -39,14 +56,14 @@ class ResultCode(enum.IntEnum):
     QUEUE_FULL = 15
 
 
-class WebSocketKind(enum.IntEnum):
+class WebSocketKind(_NamedIntEnum):
     """``ctrlchan_websocket_kind``."""
 
     MESSAGE = 0
     STREAM = 1
 
 
-class WebSocketState(enum.IntEnum):
+class WebSocketState(_NamedIntEnum):
     """``ctrlchan_websocket_state``: lifecycle of a websocket."""
 
     NEW = 0
@@ -56,21 +73,21 @@ class WebSocketState(enum.IntEnum):
     CLOSED = 4
 
 
-class SocketMessageType(enum.IntEnum):
+class SocketMessageType(_NamedIntEnum):
     """Windows ``SocketMessageType`` (``ctrlchan_message_type``)."""
 
     BINARY = 0
     UTF8 = 1
 
 
-class ControlChannelTriggerResourceType(enum.IntEnum):
+class ControlChannelTriggerResourceType(_NamedIntEnum):
     """Windows ``ControlChannelTriggerResourceType`` (``ctrlchan_resource_type``)."""
 
     REQUEST_SOFTWARE_SLOT = 0
     REQUEST_HARDWARE_SLOT = 1
 
 
-class ControlChannelTriggerStatus(enum.IntEnum):
+class ControlChannelTriggerStatus(_NamedIntEnum):
     """Windows ``ControlChannelTriggerStatus`` (``ctrlchan_status``)."""
 
     HARDWARE_SLOT_REQUESTED = 0
@@ -82,7 +99,7 @@ class ControlChannelTriggerStatus(enum.IntEnum):
     SERVICE_UNAVAILABLE = 6
 
 
-class KeepAliveMode(enum.IntEnum):
+class KeepAliveMode(_NamedIntEnum):
     """How a ``WebSocketKeepAlive`` task keeps a connection alive (``ctrlchan_keepalive_mode``)."""
 
     PING = 0
@@ -91,7 +108,7 @@ class KeepAliveMode(enum.IntEnum):
     """RFC 6455 section 5.5.3 one-way heartbeat; no liveness check."""
 
 
-class EventKind(enum.IntEnum):
+class EventKind(_NamedIntEnum):
     """What an :class:`Event` reports (``ctrlchan_event_kind``)."""
 
     PUSH_NOTIFICATION = 0
@@ -145,7 +162,7 @@ class EventMask(enum.IntFlag):
         return out
 
 
-class ControlChannelTriggerResetReason(enum.IntEnum):
+class ControlChannelTriggerResetReason(_NamedIntEnum):
     """Windows ``ControlChannelTriggerResetReason`` (``ctrlchan_reset_reason``) plus ours from 16.
 
     Why a channel has a fresh transport (the ``reset_reason`` of a RESET event).

@@ -34,12 +34,12 @@ from ctrlchan import (
     [
         lambda rt: MessageWebSocket(None),  # type: ignore[arg-type]
         lambda rt: StreamWebSocket("rt"),  # type: ignore[arg-type]
-        lambda rt: ControlChannelTrigger(object(), "x", 30.0),  # type: ignore[arg-type]
-        lambda rt: ControlChannelTrigger(rt, 123, 30.0),  # type: ignore[arg-type]
-        lambda rt: ControlChannelTrigger(rt, b"bytes-id", 30.0),  # type: ignore[arg-type]
-        lambda rt: ControlChannelTrigger(rt, "x", "30"),  # type: ignore[arg-type]
-        lambda rt: ControlChannelTrigger(rt, "x", True),
-        lambda rt: ControlChannelTrigger(rt, "x", 30.0, "REQUEST_SOFTWARE_SLOT"),  # type: ignore[arg-type]
+        lambda rt: ControlChannelTrigger(object(), "x", server_keepalive_interval=30.0),  # type: ignore[arg-type]
+        lambda rt: ControlChannelTrigger(rt, 123, server_keepalive_interval=30.0),  # type: ignore[arg-type]
+        lambda rt: ControlChannelTrigger(rt, b"bytes-id", server_keepalive_interval=30.0),  # type: ignore[arg-type]
+        lambda rt: ControlChannelTrigger(rt, "x", server_keepalive_interval="30"),  # type: ignore[arg-type]
+        lambda rt: ControlChannelTrigger(rt, "x", server_keepalive_interval=True),
+        lambda rt: ControlChannelTrigger(rt, "x", server_keepalive_interval=30.0, resource_type="REQUEST_SOFTWARE_SLOT"),  # type: ignore[arg-type]
         lambda rt: WebSocketKeepAlive(mode="PING"),  # type: ignore[arg-type]
         lambda rt: WebSocketKeepAlive(pong_timeout=None),  # type: ignore[arg-type]
         lambda rt: Runtime(max_channels="10"),  # type: ignore[arg-type]
@@ -53,7 +53,7 @@ def test_wrong_types_raise_type_error(rt: Runtime, make: Callable[[Runtime], obj
 
 def test_wrong_types_on_websocket_and_channel(rt: Runtime) -> None:
     ws = MessageWebSocket(rt)
-    ch = ControlChannelTrigger(rt, "types", 30.0)
+    ch = ControlChannelTrigger(rt, "types", server_keepalive_interval=30.0)
     for bad in (123, None, ["list"], 1.5):
         with pytest.raises(TypeError):
             ws.send(bad)  # type: ignore[arg-type]
@@ -93,27 +93,27 @@ def test_server_keepalive_interval_limits_accepted(rt: Runtime, seconds: float) 
 
 
 def test_channel_id_rules(rt: Runtime) -> None:
-    ok = ControlChannelTrigger(rt, "x" * 64, 30.0)
+    ok = ControlChannelTrigger(rt, "x" * 64, server_keepalive_interval=30.0)
     assert ok.channel_id == "x" * 64
-    uni = ControlChannelTrigger(rt, "канал-1", 30.0)
+    uni = ControlChannelTrigger(rt, "канал-1", server_keepalive_interval=30.0)
     assert uni.channel_id == "канал-1"
-    assert ControlChannelTrigger(rt, "é" * 64, 30.0).channel_id == "é" * 64  # characters, not bytes
+    assert ControlChannelTrigger(rt, "é" * 64, server_keepalive_interval=30.0).channel_id == "é" * 64  # characters, not bytes
     with pytest.raises(InvalidArgumentError):
-        ControlChannelTrigger(rt, "é" * 65, 30.0)
+        ControlChannelTrigger(rt, "é" * 65, server_keepalive_interval=30.0)
     with pytest.raises(InvalidArgumentError):
-        ControlChannelTrigger(rt, "", 30.0)
+        ControlChannelTrigger(rt, "", server_keepalive_interval=30.0)
     with pytest.raises(InvalidArgumentError) as info:
-        ControlChannelTrigger(rt, "x" * 65, 30.0)
+        ControlChannelTrigger(rt, "x" * 65, server_keepalive_interval=30.0)
     assert info.value.detail  # ctrlchan_last_error() text
     with pytest.raises(InvalidArgumentError):
-        ControlChannelTrigger(rt, "nul\x00inside", 30.0)
+        ControlChannelTrigger(rt, "nul\x00inside", server_keepalive_interval=30.0)
     with pytest.raises(InvalidArgumentError):
-        ControlChannelTrigger(rt, "\ud800", 30.0)  # lone surrogate: not encodable
+        ControlChannelTrigger(rt, "\ud800", server_keepalive_interval=30.0)  # lone surrogate: not encodable
 
 
 def test_enum_values_out_of_range(rt: Runtime) -> None:
     with pytest.raises(InvalidArgumentError):
-        ControlChannelTrigger(rt, "x", 30.0, 7)  # type: ignore[arg-type]
+        ControlChannelTrigger(rt, "x", server_keepalive_interval=30.0, resource_type=7)  # type: ignore[arg-type]
     with pytest.raises(InvalidArgumentError):
         WebSocketKeepAlive(mode=9)  # type: ignore[arg-type]
     ws = MessageWebSocket(rt)
@@ -267,7 +267,7 @@ def test_send_before_connect_fails(rt: Runtime) -> None:
 
 def test_keepalive_run_without_transport_fails(rt: Runtime) -> None:
     ka = WebSocketKeepAlive()
-    ch = ControlChannelTrigger(rt, "idle", 30.0)
+    ch = ControlChannelTrigger(rt, "idle", server_keepalive_interval=30.0)
     with pytest.raises(CtrlChanError):
         ka.run(ch)
     with pytest.raises(TypeError):
@@ -309,7 +309,7 @@ def test_every_object_after_close(rt: Runtime, server) -> None:
     for call in checks:
         with pytest.raises(ValueError, match="is closed"):
             call()
-    live = ControlChannelTrigger(rt, "live", 30.0)
+    live = ControlChannelTrigger(rt, "live", server_keepalive_interval=30.0)
     with pytest.raises(ValueError, match="is closed"):
         live.using_transport(ws)
     with pytest.raises(ValueError, match="is closed"):
@@ -335,7 +335,7 @@ def test_runtime_close_closes_its_objects(server) -> None:
 
 def test_error_details_and_result_names(rt: Runtime) -> None:
     with pytest.raises(InvalidArgumentError) as info:
-        ControlChannelTrigger(rt, "x" * 65, 30.0)
+        ControlChannelTrigger(rt, "x" * 65, server_keepalive_interval=30.0)
     e = info.value
     assert e.code is ResultCode.INVALID_ARGUMENT and e.detail and e.detail in str(e)
     assert "INVALID_ARGUMENT" in str(e)

@@ -42,7 +42,7 @@ def test_context_managers_return_self_and_close() -> None:
         with MessageWebSocket(rt) as ws, StreamWebSocket(rt) as sws:
             assert isinstance(ws, MessageWebSocket) and isinstance(sws, StreamWebSocket)
         assert ws.closed and sws.closed
-        with ControlChannelTrigger(rt, "cm", 30.0) as ch:
+        with ControlChannelTrigger(rt, "cm", server_keepalive_interval=30.0) as ch:
             assert ch.channel_id == "cm"
         assert ch.closed
         with WebSocketKeepAlive() as ka:

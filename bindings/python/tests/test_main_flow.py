@@ -317,7 +317,7 @@ def test_keepalive_none_restores_the_default_task(rt: Runtime) -> None:
 
 def test_hidden_names_shape(rt: Runtime) -> None:
     """Spot checks of the documented shape: float seconds in, enums out."""
-    ch = ControlChannelTrigger(rt, "shape", 90.0, ControlChannelTriggerResourceType.REQUEST_SOFTWARE_SLOT)
+    ch = ControlChannelTrigger(rt, "shape", server_keepalive_interval=90.0, resource_type=ControlChannelTriggerResourceType.REQUEST_SOFTWARE_SLOT)
     assert isinstance(ch.server_keepalive_interval, float) and ch.server_keepalive_interval_in_minutes == 1.5
     ws = MessageWebSocket(rt)
     assert ws.state is WebSocketState.NEW and ws.protocol == "" and ws.kind is WebSocketKind.MESSAGE

@@ -217,9 +217,20 @@ fn main() {
         let (rtt_sum, rtt_n) = if a.ack_events {
             (RTT_SUM.load(Ordering::Relaxed), ACKED.load(Ordering::Relaxed))
         } else {
-            chans.iter().map(|c| c.statistics().srtt_us as u64).filter(|r| *r > 0).fold((0, 0), |(s, n), r| (s + r, n + 1))
+            chans
+                .iter()
+                .map(|c| c.statistics().srtt_us as u64)
+                .filter(|r| *r > 0)
+                .fold((0, 0), |(s, n), r| (s + r, n + 1))
         };
-        say(&format!("MARK {} {} {} {} {}", s.keepalives_acked, rtt_sum, rtt_n, s.wakeups, APP_EVENTS.load(Ordering::Relaxed)));
+        say(&format!(
+            "MARK {} {} {} {} {}",
+            s.keepalives_acked,
+            rtt_sum,
+            rtt_n,
+            s.wakeups,
+            APP_EVENTS.load(Ordering::Relaxed)
+        ));
     };
     std::thread::sleep(Duration::from_millis(a.warmup_ms));
     mark();

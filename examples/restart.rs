@@ -82,7 +82,8 @@ fn main() {
 
     // The consumer thread: counts RESET per 100 ms bucket from the first RECONNECTING.
     let buckets: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; 6000]));
-    let (resets, reconnecting, app_events) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (resets, reconnecting, app_events) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let first_loss: Arc<Mutex<Option<Instant>>> = Arc::default();
     let last_reset: Arc<Mutex<Option<Instant>>> = Arc::default();
     let stop = Arc::new(AtomicU64::new(0));
@@ -150,7 +151,10 @@ fn main() {
     stop.store(1, Ordering::Relaxed);
     let _ = consumer.join();
     let back = resets.load(Ordering::Relaxed);
-    let span = match (*first_loss.lock().unwrap_or_else(|p| p.into_inner()), *last_reset.lock().unwrap_or_else(|p| p.into_inner())) {
+    let span = match (
+        *first_loss.lock().unwrap_or_else(|p| p.into_inner()),
+        *last_reset.lock().unwrap_or_else(|p| p.into_inner()),
+    ) {
         (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
         _ => f64::NAN,
     };

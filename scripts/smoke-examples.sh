@@ -21,8 +21,9 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"; [ -n "${SRV_PID:-}" ] && kill "$SRV_PID" 2>/dev/null || true' EXIT
 
 # 1. The demo (README's first command), shortened.
-timeout 120 cargo run --quiet --release --example demo -- --channels 120 --seconds 6 >"$tmp/demo.out" 2>&1 || true
-check demo "$tmp/demo.out" "120/120 channels push-enabled" "blackholed 12, detected 12" "pong timeout"
+timeout 120 cargo run --quiet --release --example demo -- --channels 120 --seconds 6 --svg "$tmp/demo.svg" >"$tmp/demo.out" 2>&1 || true
+check demo "$tmp/demo.out" "120/120 channels push-enabled" "blackholed 12, detected 12" "pong timeout" "timeline written to"
+grep -q "<svg" "$tmp/demo.svg" && grep -q "blackhole: 12 detections" "$tmp/demo.svg" || { echo "demo: no timeline SVG"; exit 1; }
 
 # 2. The C sample against the third-party peer.
 make -s -C examples/c >/dev/null

@@ -6,7 +6,6 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-
 use super::runtime::Runtime;
 use crate::error::{Error, Result, ResultCode};
 use crate::protocol::uri::{may_send_close_code, parse_target, MAX_CLOSE_REASON};

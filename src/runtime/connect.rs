@@ -92,9 +92,8 @@ pub(crate) fn codec_config(opts: &Options) -> WebSocketConfig {
 
 /// The upgrade request for `uri` with the websocket's extra headers and offered subprotocols.
 pub(crate) fn build_request(uri: &str, opts: &Options) -> Result<Request, Error> {
-    let mut request = uri
-        .into_client_request()
-        .map_err(|e| Error::invalid_argument(format!("invalid URI '{uri}': {e}")))?;
+    let mut request =
+        uri.into_client_request().map_err(|e| Error::invalid_argument(format!("invalid URI '{uri}': {e}")))?;
     for (n, v) in &opts.headers {
         let name = HeaderName::from_bytes(n.as_bytes())
             .map_err(|_| Error::invalid_argument(format!("invalid header name '{n}'")))?;

@@ -120,7 +120,8 @@ impl Reactor {
                     }
                     // The common case, keep-alive acks masked out, costs no lock: the channel whose
                     // schedule this is already says so.
-                    let quiet = c.ka.channel.as_ref().is_some_and(|ch| ch.event_mask() & mask_bit(EventKind::Keepalive) == 0);
+                    let quiet =
+                        c.ka.channel.as_ref().is_some_and(|ch| ch.event_mask() & mask_bit(EventKind::Keepalive) == 0);
                     if !quiet {
                         self.rt.emit(&c.ws, EventKind::Keepalive, |ev| ev.rtt_us = rtt_us);
                     }

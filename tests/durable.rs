@@ -22,6 +22,10 @@ enum Mode {
     Push(usize),
     /// Handshake, then never read (no pongs).
     Hang,
+    /// The first connection echoes; every later upgrade is refused with this HTTP status.
+    RefuseLater(u16),
+    /// Push `n` binary messages of `size` bytes (blocking writes: the client's pace), then echo.
+    PushBig(usize, usize),
 }
 
 /// A server that can be killed (listener and every connection) and started again on its port.
@@ -98,7 +102,36 @@ impl Drop for Server {
 
 fn serve(stream: TcpStream, mode: Mode, received: Arc<Mutex<Vec<String>>>, stop: Arc<AtomicBool>) {
     let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-    let Ok(mut ws) = tungstenite::accept(stream) else { return };
+    let refuse = match mode {
+        Mode::RefuseLater(status) => Some(status),
+        _ => None,
+    };
+    let accepted = tungstenite::accept_hdr(stream, |_req: &tungstenite::handshake::server::Request, resp| {
+        match refuse {
+            Some(status) if received.lock().map(|v| !v.is_empty()).unwrap_or(false) => {
+                let mut r = tungstenite::handshake::server::ErrorResponse::new(Some("no".into()));
+                *r.status_mut() = tungstenite::http::StatusCode::from_u16(status).unwrap_or_default();
+                Err(r)
+            }
+            _ => Ok(resp),
+        }
+    });
+    let Ok(mut ws) = accepted else { return };
+    if let Mode::RefuseLater(_) = mode {
+        // Mark that the first connection happened: later upgrades are refused.
+        received.lock().map(|mut v| v.push("first".into())).unwrap_or(());
+    }
+    if let Mode::PushBig(n, size) = mode {
+        let _ = ws.get_ref().set_read_timeout(None);
+        for i in 0..n {
+            let mut payload = vec![0u8; size];
+            payload[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            if ws.send(Message::binary(payload)).is_err() {
+                return;
+            }
+        }
+        let _ = ws.get_ref().set_read_timeout(Some(Duration::from_millis(100)));
+    }
     if let Mode::Push(n) = mode {
         for i in 0..n {
             if ws.send(Message::text(format!("msg {i}"))).is_err() {
@@ -338,4 +371,67 @@ fn message_type_may_change_after_connect() {
     ws.send(b"text").expect("send");
     let e = next(&rt, |e| e.kind == EventKind::PushNotification, Duration::from_secs(5));
     assert_eq!(e.message_type, MessageType::Utf8);
+}
+
+#[test]
+fn a_refused_reconnect_with_401_is_not_retried() {
+    let mut srv = Server::start(Mode::RefuseLater(401));
+    let rt = Runtime::new().expect("runtime");
+    let (ws, ch) = channel_to(&rt, srv.port, 60_000);
+    ch.set_reconnect_policy(Some(policy(50, 0))).expect("policy");
+    srv.kill();
+    srv.restart();
+    let mut attempts = 0;
+    let end = loop {
+        let e = next(
+            &rt,
+            |e| matches!(e.kind, EventKind::Reconnecting | EventKind::TransportDisconnected | EventKind::Reset),
+            Duration::from_secs(10),
+        );
+        match e.kind {
+            EventKind::Reconnecting => attempts += 1,
+            EventKind::Reset => panic!("reconnected through a 401"),
+            _ => break e,
+        }
+        assert!(attempts < 20, "still retrying after {attempts} attempts");
+    };
+    // Attempts while the server was down are retried; the 401 is final.
+    assert!(end.reason().contains("401"), "{}", end.reason());
+    assert_eq!(end.result, ResultCode::HandshakeFailed);
+    assert_eq!(ws.state(), WebSocketState::Closed);
+}
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+#[test]
+fn fifty_megabytes_the_app_does_not_read_keep_rss_flat_and_all_arrive_in_order() {
+    const N: usize = 12_800;
+    const SIZE: usize = 4096; // 50 MiB in all
+    let srv = Server::start(Mode::PushBig(N, SIZE));
+    let rt = Runtime::new().expect("runtime");
+    rt.set_event_queue_limit(256).expect("limit");
+    let before = rss_bytes();
+    let (_ws, _ch) = channel_to(&rt, srv.port, 60_000);
+    std::thread::sleep(Duration::from_secs(2)); // the app does not read
+    let during = rss_bytes();
+    let queued = rt.queued_events();
+    assert!(queued <= 256 + 8, "{queued} events queued with a limit of 256");
+    assert!(
+        during.saturating_sub(before) < 16 << 20,
+        "RSS grew by {} KiB while 50 MiB were pushed",
+        during.saturating_sub(before) >> 10
+    );
+    eprintln!(
+        "50 MiB pushed, app not reading for 2 s: RSS +{} KiB, {queued} events queued",
+        during.saturating_sub(before) >> 10
+    );
+    for i in 0..N {
+        let e = next(&rt, |e| e.kind == EventKind::PushNotification, Duration::from_secs(10));
+        assert_eq!(e.data.len(), SIZE);
+        assert_eq!(u64::from_be_bytes(e.data[..8].try_into().unwrap_or([0; 8])), i as u64);
+    }
 }

@@ -16,7 +16,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod netwatch;
 pub(crate) mod open;
 mod queue;
-pub(crate) mod reframed;
+pub mod reframed;
 pub(crate) mod reactor;
 pub(crate) mod schedule;
 pub mod sockopt;

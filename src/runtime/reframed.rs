@@ -1,4 +1,4 @@
-//! The stream tungstenite reads: our [`Stream`] behind the sans-I/O [`Reframer`], so no frame
+//! The stream tungstenite reads: our [`Stream`] (any `Read + Write` for the fuzz targets) behind the sans-I/O [`Reframer`], so no frame
 //! header makes tungstenite reserve more than a bounded fragment, plus an allocation probe so
 //! that a message the process cannot hold fails its connection instead of aborting the process.
 
@@ -13,8 +13,8 @@ const RAW: usize = 4096;
 /// Messages below this size are never probed.
 const PROBE_FLOOR: u64 = 8 << 20;
 
-pub(crate) struct Reframed {
-    inner: Stream,
+pub struct Reframed<S = Stream> {
+    inner: S,
     rf: Reframer,
     /// Read-ahead (at first: the bytes that came with the upgrade response).
     raw: Vec<u8>,
@@ -24,20 +24,13 @@ pub(crate) struct Reframed {
     probed: (u64, u64),
 }
 
-impl Reframed {
+impl<S: Read> Reframed<S> {
     /// `tail`: bytes read after the upgrade response (they go through the re-framer too).
-    pub(crate) fn new(inner: Stream, tail: Vec<u8>, max_frame_size: Option<usize>) -> Self {
+    pub fn new(inner: S, tail: Vec<u8>, max_frame_size: Option<usize>) -> Self {
         let end = tail.len();
         let mut raw = tail;
         raw.resize(end.max(RAW), 0);
-        Reframed {
-            inner,
-            rf: Reframer::new(DEFAULT_CHUNK, max_frame_size),
-            raw,
-            start: 0,
-            end,
-            probed: (0, 0),
-        }
+        Reframed { inner, rf: Reframer::new(DEFAULT_CHUNK, max_frame_size), raw, start: 0, end, probed: (0, 0) }
     }
 
     /// Before up to `n` more payload bytes of a data message go to tungstenite (whose buffer
@@ -68,7 +61,7 @@ impl Reframed {
     }
 }
 
-impl Read for Reframed {
+impl<S: Read> Read for Reframed<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -107,7 +100,7 @@ impl Read for Reframed {
     }
 }
 
-impl Write for Reframed {
+impl<S: Write> Write for Reframed<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.inner.write(buf)
     }
@@ -116,14 +109,21 @@ impl Write for Reframed {
     }
 }
 
-impl Deref for Reframed {
-    type Target = Stream;
-    fn deref(&self) -> &Stream {
+impl<S> Deref for Reframed<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
         &self.inner
     }
 }
-impl DerefMut for Reframed {
-    fn deref_mut(&mut self) -> &mut Stream {
+impl<S> DerefMut for Reframed<S> {
+    fn deref_mut(&mut self) -> &mut S {
         &mut self.inner
+    }
+}
+
+impl<S> Reframed<S> {
+    /// The re-framer (tests and fuzzing use other fragment sizes).
+    pub fn reframer_mut(&mut self) -> &mut Reframer {
+        &mut self.rf
     }
 }

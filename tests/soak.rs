@@ -85,6 +85,9 @@ struct State {
     acked: u64,
     resent: u64,
     unexplained_dups: u64,
+    /// Ramping up: a failed first connect is retried (the Python peer accepts slowly).
+    warming: bool,
+    retry: Vec<usize>,
 }
 
 impl State {
@@ -129,6 +132,7 @@ impl State {
                     self.acked += 1;
                 }
             }
+            EventKind::ConnectFailed if self.warming => self.retry.push(idx),
             EventKind::Closed | EventKind::TransportDisconnected | EventKind::ConnectFailed => {
                 panic!("channel {idx} gave up: {ev:?}");
             }
@@ -161,6 +165,7 @@ fn soak() {
     };
     // kind: 0 idle, 1 churn, 2 traffic
     let mut chans: Vec<(Arc<WebSocket>, Arc<Channel>, u8)> = Vec::with_capacity(total);
+    let mut uris: Vec<String> = Vec::with_capacity(total);
     let mut by_ws: HashMap<usize, usize> = HashMap::new();
     let started = Instant::now();
     for i in 0..total {
@@ -182,17 +187,29 @@ fn soak() {
         ch.set_keepalive(Some(ka)).expect("keepalive");
         ch.using_transport(&ws).expect("transport");
         ch.set_reconnect_policy(Some(policy)).expect("policy");
-        ws.connect_async(&uri, 10_000).expect("connect_async");
+        uris.push(uri);
         by_ws.insert(key(&ws), chans.len());
         chans.push((ws, ch, kind));
     }
-    let mut st = State::default();
-    let warm_end = Instant::now() + Duration::from_secs(120);
-    while st.open.len() < total && Instant::now() < warm_end {
-        if let Ok(ev) = rt.next_event(Duration::from_millis(50)) {
+    let mut st = State { warming: true, ..State::default() };
+    // Ramp up in batches of 250 (the Python peer handshakes a few hundred per second).
+    let warm_end = Instant::now() + Duration::from_secs(600);
+    let mut issued = 0;
+    while !(issued == total && st.open.len() + churn_n >= total) && Instant::now() < warm_end {
+        if issued < total && st.open.len() + 50 >= issued {
+            for i in issued..(issued + 250).min(total) {
+                chans[i].0.connect_async(&uris[i], 30_000).expect("connect_async");
+            }
+            issued = (issued + 250).min(total);
+        }
+        for i in std::mem::take(&mut st.retry) {
+            chans[i].0.connect_async(&uris[i], 30_000).expect("connect_async again");
+        }
+        if let Ok(ev) = rt.next_event(Duration::from_millis(20)) {
             st.handle(ev, &chans, &by_ws);
         }
     }
+    st.warming = false;
     println!("soak: {} of {total} channels open after {:?}", st.open.len(), started.elapsed());
     assert!(st.open.len() + churn_n >= total, "channels did not come up");
 

@@ -20,7 +20,7 @@
 //! byte): tungstenite rejects the first fragment (too big or fragmented control frame).
 
 /// The default largest fragment handed to tungstenite.
-pub const DEFAULT_CHUNK: u64 = 64 * 1024;
+pub(crate) const DEFAULT_CHUNK: u64 = 64 * 1024;
 
 /// Longest frame header: 2 + 8 (64-bit length) + 4 (masking key).
 const MAX_HEADER: usize = 14;

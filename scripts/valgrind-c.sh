@@ -21,7 +21,7 @@ for t in "${TESTS[@]}"; do
     log="$BUILD/test_$t.valgrind.log"
     start=$(date +%s)
     timeout 1200 valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-        --show-leak-kinds=definite --track-origins=yes --trace-children=no --log-file="$log" "$BUILD/test_$t" \
+        --show-leak-kinds=definite --track-origins=yes --suppressions="$REPO/scripts/valgrind.supp" --trace-children=no --log-file="$log" "$BUILD/test_$t" \
         >"$BUILD/test_$t.out" 2>&1
     rc=$?
     errs=$(grep -Eo 'ERROR SUMMARY: [0-9]+' "$log" | tail -1)

@@ -8,7 +8,10 @@
 # "N passed, N failed" counting stages. Exit status is non-zero if any stage failed.
 #
 #   setup    scripts/setup-tools.sh (make, g++), scripts/setup-venv.sh
-#   rust     cargo build --release && cargo test --release (incl. header freshness)
+#   rust     cargo build --release && cargo test --release (incl. header freshness and the
+#            fault matrix, tests/faults)
+#   fuzz     scripts/fuzz.sh: every fuzz target for CTRLCHAN_FUZZ_SECONDS (default 12) each,
+#            seeded with fuzz/corpus/; installs cargo-fuzz first if missing (about 2 min)
 #   c        make -C tests/c test           (C tests under ASan; SKIPPED without a Makefile)
 #   python   pytest tests/peer, then bindings/python/run-tests.sh if present
 #   csharp   bindings/csharp/run-tests.sh   (installs Mono/NUnit via scripts/setup-mono.sh)
@@ -36,7 +39,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 STAGE_TIMEOUT="${CTRLCHAN_STAGE_TIMEOUT:-1500}"
 KEEP_GOING="${CTRLCHAN_KEEP_GOING:-0}"
 
-STAGES=(setup rust c python csharp examples packaging)
+STAGES=(setup rust fuzz c python csharp examples packaging)
 declare -A RESULT=()
 declare -A SECONDS_TAKEN=()
 passed=0
@@ -61,6 +64,10 @@ stage_setup() {
 stage_rust() {
     cargo build --release
     cargo test --release
+}
+
+stage_fuzz() {
+    bash scripts/fuzz.sh "${CTRLCHAN_FUZZ_SECONDS:-12}"
 }
 
 stage_c() {

@@ -106,16 +106,15 @@ fn serve(stream: TcpStream, mode: Mode, received: Arc<Mutex<Vec<String>>>, stop:
         Mode::RefuseLater(status) => Some(status),
         _ => None,
     };
-    let accepted = tungstenite::accept_hdr(stream, |_req: &tungstenite::handshake::server::Request, resp| {
-        match refuse {
+    let accepted =
+        tungstenite::accept_hdr(stream, |_req: &tungstenite::handshake::server::Request, resp| match refuse {
             Some(status) if received.lock().map(|v| !v.is_empty()).unwrap_or(false) => {
                 let mut r = tungstenite::handshake::server::ErrorResponse::new(Some("no".into()));
                 *r.status_mut() = tungstenite::http::StatusCode::from_u16(status).unwrap_or_default();
                 Err(r)
             }
             _ => Ok(resp),
-        }
-    });
+        });
     let Ok(mut ws) = accepted else { return };
     if let Mode::RefuseLater(_) = mode {
         // Mark that the first connection happened: later upgrades are refused.

@@ -158,7 +158,9 @@ impl WebSocket {
         if self.rt.is_shutting_down() {
             return Err(self.closed_by_shutdown());
         }
-        if self.st.enqueue(t, data)? && self.rt.send(Cmd::Service(self.st.clone())).is_err() {
+        if self.st.enqueue(t, data, crate::runtime::on_runtime_thread())?
+            && self.rt.send(Cmd::Service(self.st.clone())).is_err()
+        {
             // The runtime shut down in between: nothing stays queued, and later sends see CLOSED.
             return Err(self.closed_by_shutdown());
         }

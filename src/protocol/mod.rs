@@ -5,6 +5,7 @@
 //! - [`uri`]: `ws://`/`wss://` URI parsing and close-code rules.
 //! - [`timing`]: keep-alive timing rules (never late, coalesced early).
 //! - [`tls`]: TLS client configuration (roots, extra CAs, the explicit insecure option).
+//! - [`reframe`]: splits huge incoming frames into bounded fragments (no up-front reservation).
 //! - [`reconnect`]: the retry table and the backoff schedule.
 //! - [`proxy`]: proxy URIs, the environment rules, HTTP CONNECT and SOCKS5 (not wired in yet).
 //! - [`tls_identity`]: client certificates, public-key pins (not wired in yet).
@@ -13,6 +14,7 @@ pub mod adaptive;
 pub mod handshake;
 pub mod proxy;
 pub mod reconnect;
+pub mod reframe;
 pub mod timing;
 pub mod tls;
 pub mod tls_identity;

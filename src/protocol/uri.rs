@@ -26,7 +26,14 @@ pub fn parse_target(uri: &str) -> Result<Target, Error> {
         .host()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| Error::invalid_argument(format!("URI '{uri}' has no host")))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    // A bracketed host must be an IPv6 literal (found by fuzzing: `ws://[].:/` gave an empty host).
+    let host = match host.strip_prefix('[') {
+        Some(inner) => match inner.strip_suffix(']').map(|h| (h, h.parse::<std::net::Ipv6Addr>())) {
+            Some((h, Ok(_))) => h.to_string(),
+            _ => return Err(Error::invalid_argument(format!("URI '{uri}' has an invalid IPv6 host"))),
+        },
+        None => host.to_string(),
+    };
     // `Uri::port()` hides an out-of-range port (None, as if absent): read it from the authority.
     let authority = parsed.authority().map(|a| a.as_str()).unwrap_or("");
     let host_port = authority.rsplit('@').next().unwrap_or("");
@@ -74,7 +81,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_uris() {
-        for bad in ["http://x/", "x", "ws://:80/", "ws://h:0/", "ws://h:65536/", "ws://h:99999999/", ""] {
+        for bad in [
+            "http://x/",
+            "x",
+            "ws://:80/",
+            "ws://h:0/",
+            "ws://h:65536/",
+            "ws://h:99999999/",
+            "",
+            "ws://[].:/90?.#1",
+            "ws://[]/",
+            "ws://[zz]/",
+        ] {
             assert!(parse_target(bad).is_err(), "{bad}");
         }
     }

@@ -330,8 +330,8 @@ impl Reactor {
                     return Ok(None);
                 };
                 let sock = tungstenite::WebSocket::from_partially_read(
-                    stream,
-                    accepted.tail,
+                    super::reframed::Reframed::new(stream, accepted.tail, config.max_frame_size),
+                    Vec::new(),
                     tungstenite::protocol::Role::Client,
                     Some(config),
                 );

@@ -5,13 +5,11 @@ use std::io;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::{CloseFrame, Utf8Bytes};
 
-use super::stream::Stream;
-
 /// A tungstenite websocket over our stream.
 use tungstenite::WebSocket as Codec;
 
 /// (Aliased so that cbindgen, which resolves types by name, never confuses it with our WebSocket.)
-pub(crate) type Sock = Codec<Stream>;
+pub(crate) type Sock = Codec<super::reframed::Reframed>;
 
 /// True for "the socket is not ready": retry on the next readiness event.
 pub(crate) fn would_block(e: &tungstenite::Error) -> bool {

@@ -20,6 +20,7 @@
 //! The shared [`WebSocketState`] the API reports is a projection written by the functions below
 //! (the API's own transitions — New → Connecting, Open → Closing, freed — are here too).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -188,8 +189,9 @@ impl Reactor {
             if retry.channel.slot_status().is_some() && !retry.channel.is_closed() {
                 c.ka.enable(retry.channel.clone());
             }
-            // The backlog waits while the RESET callback runs; what it sends goes first.
-            let backlog = std::mem::take(&mut c.ws.inner.lock().outbound);
+            // What the RESET callback sends goes ahead of the backlog; other threads' sends keep
+            // their order behind it.
+            c.ws.inner.lock().reset_front = Some(VecDeque::new());
             self.rt.emit(&c.ws, EventKind::Reset, |ev| {
                 ev.reset_reason = retry.reason;
                 ev.set_reason(match retry.reason {
@@ -198,7 +200,14 @@ impl Reactor {
                     _ => "reconnected after the transport was lost",
                 });
             });
-            c.ws.inner.lock().outbound.extend(backlog);
+            {
+                let mut g = c.ws.inner.lock();
+                if let Some(front) = g.reset_front.take() {
+                    for m in front.into_iter().rev() {
+                        g.outbound.push_front(m);
+                    }
+                }
+            }
             self.service(c);
             return;
         }

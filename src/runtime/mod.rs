@@ -17,6 +17,7 @@ pub(crate) mod netwatch;
 pub(crate) mod open;
 mod queue;
 pub(crate) mod reactor;
+pub mod reframed;
 pub(crate) mod schedule;
 pub mod sockopt;
 pub(crate) mod stream;

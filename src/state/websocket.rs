@@ -68,6 +68,8 @@ pub(crate) struct Inner {
     /// Bytes queued or inside the codec, not yet accepted by the kernel.
     pub pending_bytes: usize,
     pub service_scheduled: bool,
+    /// While a RESET callback runs: what it sends, to go ahead of the reconnect backlog.
+    pub reset_front: Option<VecDeque<(MessageType, Bytes)>>,
     /// Reactor slot and serial while the socket exists.
     pub slot: Option<(usize, u64)>,
     /// The socket's fd while it exists (cleared under this lock before the socket closes).
@@ -124,6 +126,7 @@ impl WsShared {
                 outbound: VecDeque::new(),
                 pending_bytes: 0,
                 service_scheduled: false,
+                reset_front: None,
                 slot: None,
                 fd: -1,
                 hardware_keepalive: false,
@@ -327,7 +330,9 @@ impl WsShared {
 
     /// Queues one whole message, or fails without queuing any of it. True when the runtime must
     /// be told (no service pass is pending yet).
-    pub(crate) fn enqueue(&self, t: MessageType, data: &[u8]) -> Result<bool> {
+    /// `from_runtime_thread`: sent from a callback; while a RESET callback runs such messages go
+    /// ahead of the reconnect backlog (re-authenticate, re-subscribe), other threads' after it.
+    pub(crate) fn enqueue(&self, t: MessageType, data: &[u8], from_runtime_thread: bool) -> Result<bool> {
         if self.kind == WebSocketKind::Stream && t != MessageType::Binary {
             return Err(Error::invalid_argument("a STREAM websocket only sends binary messages"));
         }
@@ -356,8 +361,12 @@ impl WsShared {
                 ),
             ));
         }
-        g.outbound.push_back((t, Bytes::copy_from_slice(data)));
+        let msg = (t, Bytes::copy_from_slice(data));
         g.pending_bytes += data.len();
+        match g.reset_front.as_mut() {
+            Some(front) if from_runtime_thread => front.push_back(msg),
+            _ => g.outbound.push_back(msg),
+        }
         if g.state != WebSocketState::Open {
             return Ok(false); // the backlog goes out after the reconnect
         }

@@ -1,0 +1,129 @@
+//! The stream tungstenite reads: our [`Stream`] (any `Read + Write` for the fuzz targets) behind the sans-I/O [`Reframer`], so no frame
+//! header makes tungstenite reserve more than a bounded fragment, plus an allocation probe so
+//! that a message the process cannot hold fails its connection instead of aborting the process.
+
+use std::io::{self, Read, Write};
+use std::ops::{Deref, DerefMut};
+
+use super::stream::Stream;
+use crate::protocol::reframe::{Reframer, DEFAULT_CHUNK};
+
+/// Bytes read ahead from the socket while a header is parsed.
+const RAW: usize = 4096;
+/// Messages below this size are never probed.
+const PROBE_FLOOR: u64 = 8 << 20;
+
+pub struct Reframed<S = Stream> {
+    inner: S,
+    rf: Reframer,
+    /// Read-ahead (at first: the bytes that came with the upgrade response).
+    raw: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// (message seq, size) for which an allocation of twice the size succeeded.
+    probed: (u64, u64),
+}
+
+impl<S: Read> Reframed<S> {
+    /// `tail`: bytes read after the upgrade response (they go through the re-framer too).
+    pub fn new(inner: S, tail: Vec<u8>, max_frame_size: Option<usize>) -> Self {
+        let end = tail.len();
+        let mut raw = tail;
+        raw.resize(end.max(RAW), 0);
+        Reframed { inner, rf: Reframer::new(DEFAULT_CHUNK, max_frame_size), raw, start: 0, end, probed: (0, 0) }
+    }
+
+    /// Before up to `n` more payload bytes of a data message go to tungstenite (whose buffer
+    /// grows by doubling and aborts on failure): check, fallibly, that the doubled size can
+    /// still be allocated; if not, fail the connection with an error saying so.
+    fn probe(&mut self, n: usize) -> io::Result<()> {
+        if !self.rf.in_data_payload() {
+            return Ok(());
+        }
+        let total = self.rf.message_bytes().saturating_add(n as u64);
+        let seq = self.rf.message_seq();
+        if total <= PROBE_FLOOR || (self.probed.0 == seq && total <= self.probed.1) {
+            return Ok(());
+        }
+        let size = total.checked_next_power_of_two().unwrap_or(u64::MAX);
+        let fail = || {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("cannot allocate memory for an incoming message of more than {total} bytes"),
+            )
+        };
+        let want = usize::try_from(size.saturating_mul(2)).map_err(|_| fail())?;
+        let mut v: Vec<u8> = Vec::new();
+        v.try_reserve_exact(want).map_err(|_| fail())?;
+        drop(v);
+        self.probed = (seq, size);
+        Ok(())
+    }
+}
+
+impl<S: Read> Read for Reframed<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.start == self.end {
+                let w = self.rf.payload_window().min(buf.len());
+                if w > 0 {
+                    // Payload with nothing read ahead: straight from the socket.
+                    self.probe(w)?;
+                    let n = self.inner.read(&mut buf[..w])?;
+                    self.rf.passed(n);
+                    return Ok(n);
+                }
+            }
+            self.probe(buf.len())?;
+            let (c, p) = self.rf.run(&self.raw[self.start..self.end], buf);
+            self.start += c;
+            if p > 0 {
+                return Ok(p);
+            }
+            if self.start < self.end {
+                continue;
+            }
+            self.start = 0;
+            self.end = 0;
+            if self.raw.len() > RAW {
+                self.raw = vec![0; RAW];
+            }
+            let n = self.inner.read(&mut self.raw[..])?;
+            if n == 0 {
+                return Ok(0);
+            }
+            self.end = n;
+        }
+    }
+}
+
+impl<S: Write> Write for Reframed<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<S> Deref for Reframed<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        &self.inner
+    }
+}
+impl<S> DerefMut for Reframed<S> {
+    fn deref_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+}
+
+impl<S> Reframed<S> {
+    /// The re-framer (tests and fuzzing use other fragment sizes).
+    pub fn reframer_mut(&mut self) -> &mut Reframer {
+        &mut self.rf
+    }
+}

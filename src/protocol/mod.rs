@@ -6,8 +6,8 @@
 //! - [`timing`]: keep-alive timing rules (never late, coalesced early).
 //! - [`tls`]: TLS client configuration (roots, extra CAs, the explicit insecure option).
 //! - [`reconnect`]: the retry table and the backoff schedule.
-//! - [`proxy`]: proxy URIs, the environment rules, HTTP CONNECT and SOCKS5 (not wired in yet).
-//! - [`tls_identity`]: client certificates, public-key pins (not wired in yet).
+//! - [`proxy`]: proxy URIs, the environment rules, HTTP CONNECT and SOCKS5 (driven by `runtime::connect`).
+//! - [`tls_identity`]: client certificates, public-key pins, session facts (used by `tls`).
 
 pub mod adaptive;
 pub mod handshake;

@@ -11,6 +11,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection};
 
 use crate::error::{Error, ResultCode};
+use crate::protocol::tls_identity::{negotiated_cipher_suite, negotiated_protocol, peer_certificate};
 
 /// Marker carried inside `io::Error` so that TLS failures map to `CTRLCHAN_RESULT_TLS_FAILED`.
 #[derive(Debug)]
@@ -67,6 +68,13 @@ impl Stream {
     pub fn tls_handshaking(&self) -> bool {
         matches!(self, Stream::Tls(t) if t.tls.is_handshaking())
     }
+    /// The TLS facts of the session, if this is TLS and its handshake is done.
+    pub fn tls_negotiated(&self) -> Option<(&[u8], &'static str, &'static str)> {
+        match self {
+            Stream::Tls(t) => t.negotiated(),
+            Stream::Plain(..) => None,
+        }
+    }
     /// A readable event arrived: the next read must ask the kernel. `closed`: the event also
     /// reported a half-close or error, after which every read asks the kernel.
     pub fn mark_readable(&mut self, closed: bool) {
@@ -109,16 +117,41 @@ impl Write for Stream {
 }
 
 impl TlsStream {
-    /// Starts TLS over a connected socket. On failure the socket is handed back.
-    pub fn new(tcp: TcpStream, config: Arc<ClientConfig>, host: &str) -> Result<Self, (TcpStream, Error)> {
+    /// Starts TLS over a connected socket (or proxy tunnel: `early` holds bytes the server sent
+    /// that were read with the proxy's answer; they go to TLS first). `host` is the server's
+    /// name, for SNI and verification. On failure the socket is handed back.
+    pub fn new(
+        tcp: TcpStream,
+        config: Arc<ClientConfig>,
+        host: &str,
+        early: &[u8],
+    ) -> Result<Self, (TcpStream, Error)> {
         let name = match ServerName::try_from(host.to_string()) {
             Ok(n) => n,
             Err(_) => return Err((tcp, Error::invalid_argument(format!("'{host}' is not a valid TLS server name")))),
         };
-        match ClientConnection::new(config, name) {
-            Ok(tls) => Ok(TlsStream { tcp, tls }),
-            Err(e) => Err((tcp, Error::new(ResultCode::TlsFailed, format!("TLS setup failed: {e}")))),
+        let mut tls = match ClientConnection::new(config, name) {
+            Ok(tls) => tls,
+            Err(e) => return Err((tcp, Error::new(ResultCode::TlsFailed, format!("TLS setup failed: {e}")))),
+        };
+        let mut rest = early;
+        while !rest.is_empty() {
+            match tls.read_tls(&mut rest) {
+                Ok(n) if n > 0 => {}
+                _ => {
+                    let e =
+                        Error::new(ResultCode::TlsFailed, "TLS handshake failed: too many early bytes from the server");
+                    return Err((tcp, e));
+                }
+            }
         }
+        Ok(TlsStream { tcp, tls })
+    }
+
+    /// What the session negotiated: the server's leaf certificate (DER), version, cipher suite.
+    pub fn negotiated(&self) -> Option<(&[u8], &'static str, &'static str)> {
+        let cert = peer_certificate(&self.tls)?;
+        Some((cert, negotiated_protocol(&self.tls)?, negotiated_cipher_suite(&self.tls)?))
     }
 
     fn fail(&mut self, e: rustls::Error) -> io::Error {

@@ -10,8 +10,12 @@ Writes into DIR (created if needed):
     ca.pem           the CA certificate: what a client must trust
     server-cert.pem  the server certificate chain (leaf first)
     server-key.pem   the server's private key
+    client-cert.pem  a client certificate chain from the same CA (for mutual TLS)
+    client-key.pem   its private key (PKCS#8)
+    other-key.pem    a private key that belongs to no certificate here (a mismatch)
 
-and prints one line per file, ``CA <path>``, ``CERT <path>``, ``KEY <path>``.
+and prints one line per file, ``CA <path>``, ``CERT <path>``, ``KEY <path>``,
+``CLIENT_CERT <path>``, ``CLIENT_KEY <path>``, ``OTHER_KEY <path>``.
 The server certificate's subjectAltName holds DNS:localhost, IP:127.0.0.1 and IP:::1,
 so both wss://localhost:<port>/ and wss://127.0.0.1:<port>/ verify.
 """
@@ -34,6 +38,9 @@ class CertPaths:
     ca: str
     cert: str
     key: str
+    client_cert: str = ""
+    client_key: str = ""
+    other_key: str = ""
 
 
 def make_certs(directory: str, key_type: str = "ecdsa") -> CertPaths:
@@ -46,12 +53,21 @@ def make_certs(directory: str, key_type: str = "ecdsa") -> CertPaths:
         ca=os.path.join(directory, "ca.pem"),
         cert=os.path.join(directory, "server-cert.pem"),
         key=os.path.join(directory, "server-key.pem"),
+        client_cert=os.path.join(directory, "client-cert.pem"),
+        client_key=os.path.join(directory, "client-key.pem"),
+        other_key=os.path.join(directory, "other-key.pem"),
     )
     ca.cert_pem.write_to_path(paths.ca)
     with open(paths.cert, "wb") as f:
         for pem in leaf.cert_chain_pems:
             f.write(pem.bytes())
     leaf.private_key_pem.write_to_path(paths.key)
+    client = ca.issue_cert("ctrlchan-client@example.test", key_type=kt)
+    with open(paths.client_cert, "wb") as f:
+        for pem in client.cert_chain_pems:
+            f.write(pem.bytes())
+    client.private_key_pem.write_to_path(paths.client_key)
+    ca.issue_cert("other.example.test", key_type=kt).private_key_pem.write_to_path(paths.other_key)
     return paths
 
 
@@ -64,6 +80,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"CA {paths.ca}")
     print(f"CERT {paths.cert}")
     print(f"KEY {paths.key}")
+    print(f"CLIENT_CERT {paths.client_cert}")
+    print(f"CLIENT_KEY {paths.client_key}")
+    print(f"OTHER_KEY {paths.other_key}")
     return 0
 
 

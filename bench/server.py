@@ -13,7 +13,15 @@ async def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
+    ap.add_argument("--tls-key", help="PEM private key for --tls-cert")
     args = ap.parse_args()
+    ssl_context = None
+    if args.tls_cert:
+        import ssl
+
+        ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -22,7 +30,7 @@ async def main() -> None:
             await ws.send(msg)
 
     async with serve(handler, "127.0.0.1", args.port, ping_interval=None, compression=None,
-                     max_queue=16, backlog=4096) as server:
+                     max_queue=16, backlog=4096, ssl=ssl_context) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"PORT {port}", flush=True)
         loop = asyncio.get_running_loop()

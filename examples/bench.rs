@@ -3,7 +3,12 @@
 //! then runs the same workload with a python-websockets client as the reference.
 //!
 //!     cargo run --release --example bench -- [--channels 1000,10000] [--interval-ms 1000]
-//!                                            [--seconds 10] [--no-python]
+//!                                            [--seconds 10] [--no-python] [--wss]
+//!
+//! `--wss`: each count runs over `ws://` and then `wss://` (a second server with a throw-away CA
+//! from tests/peer/make_certs.py), so both RSS figures come from the same run. Each of the two
+//! runs is a fresh process (`--only ws|wss` on this program), so neither reuses the other's
+//! freed heap.
 //!
 //! Everything goes through the C ABI (the product), with a per-channel event callback.
 
@@ -78,15 +83,14 @@ fn python() -> String {
 
 struct Server(Child, u16);
 
-fn start_server() -> Option<Server> {
+fn start_server(tls: Option<&std::path::Path>) -> Option<Server> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/server.py");
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .ok()?;
+    let mut cmd = Command::new(python());
+    cmd.arg(script);
+    if let Some(dir) = tls {
+        cmd.arg("--tls-cert").arg(dir.join("server-cert.pem")).arg("--tls-key").arg(dir.join("server-key.pem"));
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().ok()?;
     let out = child.stdout.take()?;
     let mut line = String::new();
     BufReader::new(out).read_line(&mut line).ok()?;
@@ -128,14 +132,27 @@ fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> bool 
     false
 }
 
-fn run(port: u16, n: usize, interval_ms: u32, seconds: u64) {
+/// A throw-away CA and localhost certificate for the wss:// server; returns the directory.
+fn make_certs() -> Option<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("ctrlchan-bench-{}", std::process::id()));
+    let st = Command::new(python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer/make_certs.py"))
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .status()
+        .ok()?;
+    st.success().then_some(dir)
+}
+
+fn run(port: u16, n: usize, interval_ms: u32, seconds: u64, ca: Option<&[u8]>) {
     CONNECTED.store(0, Ordering::SeqCst);
     FAILED.store(0, Ordering::SeqCst);
     ACKED.store(0, Ordering::SeqCst);
     LOST.store(0, Ordering::SeqCst);
     let mut rt: *mut ctrlchan_runtime = std::ptr::null_mut();
     check(ctrlchan_runtime_new(&mut rt), "runtime_new");
-    let uri = CString::new(format!("ws://127.0.0.1:{port}/")).unwrap_or_default();
+    let scheme = if ca.is_some() { "wss://localhost" } else { "ws://127.0.0.1" };
+    let uri = CString::new(format!("{scheme}:{port}/")).unwrap_or_default();
     let rss0 = rss_kib();
     let t0 = Instant::now();
     let mut chans = Vec::with_capacity(n);
@@ -144,6 +161,9 @@ fn run(port: u16, n: usize, interval_ms: u32, seconds: u64) {
         let mut ws: *mut ctrlchan_websocket = std::ptr::null_mut();
         let mut ch: *mut ctrlchan_channel = std::ptr::null_mut();
         check(ctrlchan_websocket_new(rt, WebSocketKindArg(0), &mut ws), "websocket_new");
+        if let Some(pem) = ca {
+            check(ctrlchan_websocket_add_trusted_ca_pem(ws, pem.as_ptr(), pem.len()), "trusted_ca");
+        }
         let id = CString::new(format!("bench-{i}")).unwrap_or_default();
         check(ctrlchan_channel_new(rt, id.as_ptr(), interval_ms, ResourceTypeArg(0), &mut ch), "channel_new");
         check(ctrlchan_channel_set_event_handler(ch, Some(on_event), std::ptr::null_mut(), None), "handler");
@@ -185,11 +205,13 @@ fn run(port: u16, n: usize, interval_ms: u32, seconds: u64) {
     let c1 = u1.0 + u1.1;
     let mut s1 = RuntimeStats::default();
     check(ctrlchan_runtime_get_stats(rt, &mut s1), "stats");
-    let acked = a1 - a0;
+    // KEEPALIVE events are off by default (quiet acks): count the runtime's acks instead.
+    let acked = (a1 - a0).max(s1.keepalives_acked - s0.keepalives_acked);
     println!(
-        "ctrlchan:          channels={n} connect_s={connect_s:.3} failed={failed} push_enabled={allocated} \
+        "ctrlchan {:<4}      channels={n} connect_s={connect_s:.3} failed={failed} push_enabled={allocated} \
          rss_per_channel_kib={:.2} keepalives_acked={acked} ({:.0}/s) cpu_us_per_keepalive={:.2} (user {:.2} + sys {:.2}) \
          wakeups_per_s={:.1} lost={}",
+        if ca.is_some() { "wss:" } else { "ws:" },
         rss as f64 / n as f64,
         acked as f64 / wall,
         (c1 - c0) * 1e6 / acked.max(1) as f64,
@@ -213,6 +235,8 @@ fn main() {
     let mut interval_ms = 1000u32;
     let mut seconds = 10u64;
     let mut with_python = true;
+    let mut with_wss = false;
+    let mut only: Option<String> = None;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
@@ -231,6 +255,11 @@ fn main() {
                 i += 1;
             }
             "--no-python" => with_python = false,
+            "--wss" => with_wss = true,
+            "--only" => {
+                only = Some(val.clone());
+                i += 1;
+            }
             other => {
                 eprintln!("unknown argument {other}");
                 std::process::exit(2);
@@ -239,16 +268,43 @@ fn main() {
         i += 1;
     }
     raise_nofile();
-    let Some(server) = start_server() else {
+    let Some(server) = start_server(None) else {
         eprintln!("could not start bench/server.py (run scripts/setup-venv.sh for the websockets package)");
         std::process::exit(1);
     };
-    println!(
+    if only.is_none() {
+        println!(
         "# loopback server: python-websockets on port {}; keep-alive every {interval_ms} ms; {seconds} s steady state",
         server.1
     );
+    }
+    let certs = if with_wss && only.as_deref() != Some("ws") { make_certs() } else { None };
+    let tls_server = certs.as_deref().and_then(|d| start_server(Some(d)));
+    let ca = certs.as_ref().and_then(|d| std::fs::read(d.join("ca.pem")).ok());
+    if certs.is_some() && (tls_server.is_none() || ca.is_none()) {
+        eprintln!("could not start the wss:// server (tests/peer/make_certs.py needs trustme)");
+        std::process::exit(1);
+    }
     for &n in &counts {
-        run(server.1, n, interval_ms, seconds);
+        match (&only, &tls_server, &ca) {
+            (Some(o), Some(s), Some(ca)) if o == "wss" => run(s.1, n, interval_ms, seconds, Some(ca)),
+            (Some(_), ..) | (None, None, _) => run(server.1, n, interval_ms, seconds, None),
+            (None, Some(_), _) => {
+                for scheme in ["ws", "wss"] {
+                    let st = Command::new(std::env::current_exe().unwrap_or_default())
+                        .args(["--channels", &n.to_string(), "--interval-ms", &interval_ms.to_string()])
+                        .args(["--seconds", &seconds.to_string(), "--no-python", "--wss", "--only", scheme])
+                        .status();
+                    if !matches!(st, Ok(s) if s.success()) {
+                        eprintln!("the {scheme} run failed: {st:?}");
+                    }
+                }
+            }
+        }
+    }
+    drop(tls_server);
+    if let Some(d) = certs {
+        let _ = std::fs::remove_dir_all(d);
     }
     if with_python {
         let n = counts.first().copied().unwrap_or(1000);

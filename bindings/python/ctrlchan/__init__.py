@@ -67,6 +67,7 @@ from ._websocket import (
     MessageWebSocketControl,
     StreamWebSocket,
     StreamWebSocketControl,
+    WebSocketInformation,
     WebSocketStatistics,
 )
 
@@ -79,6 +80,7 @@ __all__ = [
     "StreamWebSocket",
     "MessageWebSocketControl",
     "StreamWebSocketControl",
+    "WebSocketInformation",
     "WebSocketStatistics",
     "ControlChannelTrigger",
     "ChannelStatistics",

@@ -104,6 +104,7 @@ impl Certs {
         let st = Command::new(python()?)
             .arg(format!("{ROOT}/tests/peer/make_certs.py"))
             .arg(&dir)
+            .arg("--client")
             .stdout(Stdio::null())
             .status()
             .ok()?;

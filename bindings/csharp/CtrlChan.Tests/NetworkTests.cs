@@ -43,7 +43,7 @@ namespace CtrlChan.Tests
         {
             _dir = Path.Combine(Path.GetTempPath(), "ctrlchan-cs-net-" + Process.GetCurrentProcess().Id);
             Directory.CreateDirectory(_dir);
-            Run("\"" + Path.Combine(PeerProcess.RepoRoot, "tests", "peer", "make_certs.py") + "\" \"" + _dir + "\" --key-type rsa");
+            Run("\"" + Path.Combine(PeerProcess.RepoRoot, "tests", "peer", "make_certs.py") + "\" \"" + _dir + "\" --key-type rsa --client");
             // A PKCS#12 of the client certificate and key, as Windows code would load one (3DES/SHA-1:
             // what Mono's importer reads).
             Run("-c \"import sys; from cryptography.hazmat.primitives import hashes, serialization as s; "

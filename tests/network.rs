@@ -412,3 +412,30 @@ fn pins_client_certificates_and_the_peer_certificate() {
     assert_eq!(e.code, ResultCode::InvalidArgument, "{e}");
     assert_eq!(ws.state(), WebSocketState::New);
 }
+
+/// The unbuffered TLS stream: records reassembled across reads, big writes pushed back and resumed.
+#[test]
+fn wss_carries_large_messages_both_ways_through_a_proxy() {
+    let (Some(tp), Some(certs)) = (proxy("tinyproxy"), Certs::make("big")) else {
+        skip("tinyproxy or the venv");
+        return;
+    };
+    let Some(secure) = peer(Some(&certs), false) else {
+        skip("the websockets peer");
+        return;
+    };
+    let rt = Runtime::new().expect("runtime");
+    let ws = new_ws(&rt, &tp.get("URI"));
+    ws.add_trusted_ca_pem(&certs.read("ca.pem")).expect("ca");
+    ws.connect(&format!("wss://localhost:{}/echo", secure.port()), 10_000).expect("connect");
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    for _ in 0..2 {
+        ws.send(&big).expect("send");
+    }
+    for _ in 0..2 {
+        let ev = next(&rt, |e| e.kind == EventKind::PushNotification, Duration::from_secs(20));
+        assert_eq!(ev.data.len(), big.len());
+        assert!(ev.data[..] == big[..], "echoed intact");
+    }
+    let _ = ws.close(1000, "done");
+}

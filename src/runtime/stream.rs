@@ -2,6 +2,12 @@
 //!
 //! Both variants follow the non-blocking contract tungstenite expects: `read`/`write`/`flush`
 //! return `WouldBlock` when the socket is not ready, and never lose bytes handed to `write`.
+//!
+//! TLS uses rustls' unbuffered connection, so every buffer is ours: a partial incoming record,
+//! decrypted data not yet read, encrypted data the socket has not taken. Each is dropped as soon
+//! as it is empty, so an idle wss:// connection holds only rustls' session state (keys, the peer
+//! certificate), not a record buffer. Writes during the TLS handshake drive the handshake and
+//! answer `WouldBlock` until it completes.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;

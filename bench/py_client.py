@@ -1,72 +1,64 @@
-"""Reference client for the benchmark: the same workload with python-websockets.
+"""python-websockets peer for the ctrlchan benchmark.
 
-Opens N connections to the server, lets the library send a ping every INTERVAL seconds
-(websockets' built-in keep-alive, which waits for the matching pong), and prints the same figures
-as the ctrlchan benchmark: connect time, RSS per connection, CPU per keep-alive round trip.
+    python bench/py_client.py URL N INTERVAL_MS WARMUP_MS WINDOW_MS INFLIGHT [CA_FILE]
+
+N connections on one asyncio loop. Keep-alive is what websockets' own keepalive() task does
+(ping, await the matching pong, sleep the interval), written out so that acknowledged pings and
+their RTT can be counted. Speaks the driver protocol of bench/driver.py.
 """
 
-import argparse
 import asyncio
-import resource
+import ssl
+import sys
 import time
 
 
-def rss_kib() -> int:
-    with open("/proc/self/statm") as f:
-        pages = int(f.read().split()[1])
-    return pages * resource.getpagesize() // 1024
-
-
-def cpu_s() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
 
 
 async def main() -> None:
     from websockets.asyncio.client import connect
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--url", required=True)
-    ap.add_argument("--channels", type=int, default=1000)
-    ap.add_argument("--interval", type=float, default=1.0)
-    ap.add_argument("--seconds", type=float, default=10.0)
-    args = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    url, n, interval_ms, warmup_ms, window_ms, inflight = sys.argv[1:7]
+    n, inflight = int(n), int(inflight)
+    interval, warmup, window = int(interval_ms) / 1000, int(warmup_ms) / 1000, int(window_ms) / 1000
+    ctx = None
+    if len(sys.argv) > 7:
+        ctx = ssl.create_default_context(cafile=sys.argv[7])
+    acks = rtt_sum_us = rtt_n = 0
 
-    base = rss_kib()
+    say("READY")
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     t0 = time.perf_counter()
-    sem = asyncio.Semaphore(200)
-    acked = 0
+    sem = asyncio.Semaphore(inflight)
 
     async def one():
         async with sem:
-            return await connect(args.url, ping_interval=None, compression=None, open_timeout=30)
+            return await connect(url, ssl=ctx, ping_interval=None, compression=None, open_timeout=30)
 
-    conns = await asyncio.gather(*[one() for _ in range(args.channels)])
-    connect_s = time.perf_counter() - t0
-    await asyncio.sleep(1.0)
-    rss = rss_kib() - base
+    conns = await asyncio.gather(*[one() for _ in range(n)])
+    say(f"CONNECTED {time.perf_counter() - t0:.4f} {len(conns)} 0")
 
     async def keepalive(ws):
-        # What websockets' own keep-alive does: ping, await the matching pong, sleep the interval.
-        nonlocal acked
-        end = time.monotonic() + args.seconds
-        while time.monotonic() < end:
-            waiter = await ws.ping()
-            await asyncio.wait_for(waiter, timeout=10)
-            acked += 1
-            await asyncio.sleep(args.interval)
+        nonlocal acks, rtt_sum_us, rtt_n
+        while True:
+            await asyncio.sleep(interval)
+            sent = time.perf_counter()
+            await asyncio.wait_for(await ws.ping(), timeout=10)
+            acks += 1
+            rtt_sum_us += int((time.perf_counter() - sent) * 1e6)
+            rtt_n += 1
 
-    c0 = cpu_s()
-    w0 = time.perf_counter()
-    await asyncio.gather(*[keepalive(ws) for ws in conns])
-    cpu = cpu_s() - c0
-    wall = time.perf_counter() - w0
-    print(f"python-websockets: channels={args.channels} connect_s={connect_s:.3f} "
-          f"rss_per_channel_kib={rss / args.channels:.2f} keepalives_acked={acked} "
-          f"cpu_us_per_keepalive={cpu * 1e6 / max(acked, 1):.1f} wall_s={wall:.1f}", flush=True)
-    await asyncio.gather(*[ws.close() for ws in conns])
+    tasks = [asyncio.create_task(keepalive(ws)) for ws in conns]
+    await asyncio.sleep(warmup)
+    say(f"MARK {acks} {rtt_sum_us} {rtt_n} 0 0")
+    await asyncio.sleep(window)
+    say(f"MARK {acks} {rtt_sum_us} {rtt_n} 0 0")
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    for t in tasks:
+        t.cancel()
 
 
 if __name__ == "__main__":

@@ -379,6 +379,28 @@ typedef uint32_t ctrlchan_keepalive_mode;
 #endif // __cplusplus
 
 /*
+ Severity of a log message (the `log` crate's levels).
+ */
+enum ctrlchan_log_level
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  CTRLCHAN_LOG_LEVEL_ERROR = 1,
+  CTRLCHAN_LOG_LEVEL_WARN = 2,
+  CTRLCHAN_LOG_LEVEL_INFO = 3,
+  CTRLCHAN_LOG_LEVEL_DEBUG = 4,
+  CTRLCHAN_LOG_LEVEL_TRACE = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ctrlchan_log_level ctrlchan_log_level;
+#else
+typedef uint32_t ctrlchan_log_level;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
  Lifecycle of a websocket.
  */
 enum ctrlchan_websocket_state
@@ -514,6 +536,17 @@ typedef struct ctrlchan_reconnect_policy {
    */
   uint32_t max_attempts;
 } ctrlchan_reconnect_policy;
+
+/*
+ Log callback: `target` is the module that logged ("ctrlchan", "rustls::..."), `message` one
+ line of text. Both strings are borrowed for the call. It runs on the thread that logged
+ (mostly the runtime thread), possibly on several threads at once; it must return normally
+ and must not call `ctrlchan_set_log_handler`.
+ */
+typedef void (*ctrlchan_log_callback)(void *userdata,
+                                      ctrlchan_log_level level,
+                                      const char *target,
+                                      const char *message);
 
 /*
  Runtime-wide counters.
@@ -1017,6 +1050,25 @@ ctrlchan_result ctrlchan_keepalive_get_mode(const struct ctrlchan_keepalive *ka,
  */
 ctrlchan_result ctrlchan_keepalive_get_pong_timeout(const struct ctrlchan_keepalive *ka,
                                                     uint32_t *out_ms);
+
+/*
+ Sends the library's log messages up to `max_level` to `cb` (process-wide; `cb == NULL`
+ turns logging off). What is logged: connects and connect failures (refused upgrade with its
+ HTTP status, TLS failure, timeout), disconnects with their cause (EOF, reset, pong timeout,
+ close code), reconnect attempts and their outcome, network-change and resume probes; at
+ DEBUG/TRACE also rustls' own messages. Credentials never appear.
+
+ Ownership: on success the library owns `userdata` and calls `finalizer(userdata)` exactly once
+ when the handler is replaced or removed (after calls in progress returned); on failure the
+ caller keeps it.
+ Thread rules: any thread, not from inside the log callback.
+ Errors: `INVALID_ARGUMENT` for a bad level; `INVALID_STATE` if another logger owns the
+ process's `log` facade (a Rust program embedding ctrlchan as a crate).
+ */
+ctrlchan_result ctrlchan_set_log_handler(uint32_t max_level,
+                                         ctrlchan_log_callback cb,
+                                         void *userdata,
+                                         ctrlchan_finalizer finalizer);
 
 /*
  The proxy for this websocket's connects and reconnects: `"http://[user:pass@]host:port"`

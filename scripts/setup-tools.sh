@@ -8,12 +8,14 @@ missing=()
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
+# `ip` builds the network-namespace hosts of the network-change test.
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 proxies=()
 command -v tinyproxy >/dev/null 2>&1 || [ -x /usr/bin/tinyproxy ] || proxies+=(tinyproxy)
 command -v danted >/dev/null 2>&1 || [ -x /usr/sbin/danted ] || proxies+=(dante-server)
 missing+=("${proxies[@]}")
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "setup-tools: make, g++, cc, tinyproxy and danted present"
+    echo "setup-tools: make, g++, cc, ip, tinyproxy and danted present"
     exit 0
 fi
 SUDO=""

@@ -109,7 +109,7 @@ macro_rules! c_enum {
         impl ::std::convert::TryFrom<u32> for $Name {
             type Error = $crate::c_enum::UnknownValue;
 
-            fn try_from(value: u32) -> ::std::result::Result<Self, Self::Error> {
+            fn try_from(value: u32) -> ::std::result::Result<Self, $crate::c_enum::UnknownValue> {
                 match value {
                     $($value => Ok($Name::$Variant),)*
                     _ => Err($crate::c_enum::UnknownValue { type_name: stringify!($Name), value }),

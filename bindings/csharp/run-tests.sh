@@ -78,7 +78,7 @@ rm -rf "$BUILD"
 mkdir -p "$BUILD"
 cp "$NATIVE" "$BUILD/libctrlchan.so"
 cp "$NUNIT_FW" "$BUILD/"
-MCS=(mcs -nologo -langversion:7 -warn:4 -warnaserror+ -debug -r:System.dll -r:System.Core.dll)
+MCS=(mcs -nologo -langversion:7 -warn:4 -warnaserror+ -debug -define:TRACE -r:System.dll -r:System.Core.dll)
 
 log "mcs CtrlChan.dll"
 "${MCS[@]}" -target:library -unsafe -out:"$BUILD/CtrlChan.dll" "$HERE"/CtrlChan/*.cs

@@ -102,6 +102,9 @@ int main(int argc, char **argv) {
     CHECK(ctrlchan_keepalive_set_mode(keepalive, CTRLCHAN_KEEPALIVE_MODE_PING));
     CHECK(ctrlchan_keepalive_set_pong_timeout(keepalive, 3000));
     CHECK(ctrlchan_channel_set_keepalive(channel, keepalive));
+    /* Acknowledged keep-alives are not events by default (the app is woken only for what matters);
+       this sample shows them, so it asks for every event. */
+    CHECK(ctrlchan_channel_set_event_mask(channel, CTRLCHAN_EVENT_MASK_ALL));
 
     /* 3. The push-notification "background task". */
     CHECK(ctrlchan_channel_set_event_handler(channel, on_channel_event, &app, on_finalize));

@@ -5,9 +5,6 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tungstenite::client::IntoClientRequest;
-use tungstenite::http::{HeaderName, HeaderValue};
-use tungstenite::protocol::WebSocketConfig;
 
 use super::runtime::Runtime;
 use crate::error::{Error, Result, ResultCode};
@@ -15,7 +12,7 @@ use crate::protocol::proxy::process_env;
 use crate::protocol::uri::{may_send_close_code, parse_target, MAX_CLOSE_REASON};
 use crate::runtime::lifecycle;
 use crate::runtime::{ensure_may_block, Cmd, ConnectRequest, RtShared};
-use crate::state::websocket::{DEFAULT_CONNECT_TIMEOUT_MS, READ_BUFFER_SIZE};
+use crate::state::websocket::DEFAULT_CONNECT_TIMEOUT_MS;
 use crate::state::{Handler, WsShared};
 use crate::types::{MessageType, WebSocketKind};
 
@@ -82,32 +79,12 @@ impl WebSocket {
             lifecycle::revert_connect(&self.st);
             e
         };
-        let mut request = uri
-            .into_client_request()
-            .map_err(|e| revert(Error::invalid_argument(format!("invalid URI '{uri}': {e}"))))?;
-        for (n, v) in &opts.headers {
-            let name = HeaderName::from_bytes(n.as_bytes())
-                .map_err(|_| revert(Error::invalid_argument(format!("invalid header name '{n}'"))))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| revert(Error::invalid_argument(format!("invalid header value for '{n}'"))))?;
-            request.headers_mut().append(name, value);
-        }
-        if !opts.protocols.is_empty() {
-            let joined = opts.protocols.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(", ");
-            let value = HeaderValue::from_str(&joined)
-                .map_err(|_| revert(Error::invalid_argument("invalid subprotocol list")))?;
-            request.headers_mut().insert("Sec-WebSocket-Protocol", value);
-        }
+        let request = crate::runtime::connect::build_request(uri, &opts).map_err(revert)?;
         let tls =
             if target.secure { Some(crate::protocol::tls::client_config(&opts.tls).map_err(revert)?) } else { None };
         // The proxy: explicit, "" for direct, else the environment, read at every connect.
         let proxy = opts.proxy.resolve(target.secure, &target.host, target.port, &process_env).map_err(revert)?;
-        let max = opts.max_message_size as usize;
-        let config = WebSocketConfig::default()
-            .read_buffer_size(READ_BUFFER_SIZE)
-            .write_buffer_size(0)
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max));
+        let config = crate::runtime::connect::codec_config(&opts);
         let mut req = Box::new(ConnectRequest {
             addrs: Vec::new(),
             resolve_error: None,
@@ -115,6 +92,7 @@ impl WebSocket {
             port: target.port,
             tls,
             request,
+            uri: uri.into(),
             config,
             deadline: Instant::now() + Duration::from_millis(timeout_ms as u64),
             timeout_ms,

@@ -18,6 +18,7 @@ pub mod durable;
 pub mod event;
 pub(crate) mod handles;
 pub mod keepalive;
+pub mod logging;
 pub mod network;
 pub mod runtime;
 pub mod websocket;

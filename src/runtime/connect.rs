@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mio::{Interest, Token};
+use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::Request;
+use tungstenite::http::{HeaderName, HeaderValue};
 use tungstenite::protocol::WebSocketConfig;
 
 use super::io::{io_ok_unless_fatal, Sock};
@@ -19,11 +21,11 @@ use super::stream::{is_tls_failure, Stream, TlsStream};
 use crate::error::{Error, ResultCode};
 use crate::protocol::handshake::Handshake;
 use crate::protocol::proxy::{unreachable, Proxy, ProxyHandshake, ProxyKind, ProxyTarget, Status};
+use crate::state::websocket::Options;
 use crate::state::WsShared;
 use crate::types::WebSocketState;
 
 /// Everything the reactor needs to open the connection.
-#[derive(Clone)]
 pub struct ConnectRequest {
     pub(crate) addrs: Vec<SocketAddr>,
     /// Set when name resolution failed: the reactor reports it as the connect failure.
@@ -40,6 +42,89 @@ pub struct ConnectRequest {
     pub(crate) proxy: Option<Proxy>,
     /// What the proxy is asked to connect to (a name, or for `socks5://` a resolved address).
     pub(crate) proxy_target: Option<ProxyTarget>,
+    pub(crate) uri: Box<str>,
+}
+
+/// What a reconnect needs of the first connect, kept small (it lives as long as the connection):
+/// the URI and the addresses it resolved to; the HTTP request, TLS config and codec settings are
+/// rebuilt from the websocket's (frozen) options at each attempt.
+pub(crate) struct Template {
+    pub uri: Box<str>,
+    /// The proxy's addresses when proxied.
+    pub addrs: Box<[SocketAddr]>,
+    pub timeout_ms: u32,
+    /// The proxy route of the first connect: reconnects go through the same proxy.
+    pub proxy: Option<Proxy>,
+    pub proxy_target: Option<ProxyTarget>,
+}
+
+impl Template {
+    fn of(req: &ConnectRequest) -> Template {
+        Template {
+            uri: req.uri.clone(),
+            addrs: req.addrs.clone().into_boxed_slice(),
+            timeout_ms: req.timeout_ms,
+            proxy: req.proxy.clone(),
+            proxy_target: req.proxy_target.clone(),
+        }
+    }
+
+    /// "host:port" for log lines.
+    pub(crate) fn peer(&self) -> String {
+        crate::protocol::uri::parse_target(&self.uri).map(|t| format!("{}:{}", t.host, t.port)).unwrap_or_default()
+    }
+
+    /// A connect request for the next attempt.
+    pub(crate) fn request(&self, opts: &Options) -> Result<Box<ConnectRequest>, Error> {
+        let target = crate::protocol::uri::parse_target(&self.uri)?;
+        let tls = if target.secure { Some(crate::protocol::tls::client_config(&opts.tls)?) } else { None };
+        Ok(Box::new(ConnectRequest {
+            addrs: self.addrs.to_vec(),
+            resolve_error: None,
+            host: target.host,
+            port: target.port,
+            tls,
+            request: build_request(&self.uri, opts)?,
+            config: codec_config(opts),
+            deadline: Instant::now() + std::time::Duration::from_millis(self.timeout_ms as u64),
+            timeout_ms: self.timeout_ms,
+            notify_events: false,
+            uri: self.uri.clone(),
+            proxy: self.proxy.clone(),
+            proxy_target: self.proxy_target.clone(),
+        }))
+    }
+}
+
+/// The codec settings for a websocket's options: the small read buffer, no write buffering,
+/// the message and frame size limits.
+pub(crate) fn codec_config(opts: &Options) -> WebSocketConfig {
+    let max = opts.max_message_size as usize;
+    WebSocketConfig::default()
+        .read_buffer_size(crate::state::websocket::READ_BUFFER_SIZE)
+        .write_buffer_size(0)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+}
+
+/// The upgrade request for `uri` with the websocket's extra headers and offered subprotocols.
+pub(crate) fn build_request(uri: &str, opts: &Options) -> Result<Request, Error> {
+    let mut request = uri
+        .into_client_request()
+        .map_err(|e| Error::invalid_argument(format!("invalid URI '{uri}': {e}")))?;
+    for (n, v) in &opts.headers {
+        let name = HeaderName::from_bytes(n.as_bytes())
+            .map_err(|_| Error::invalid_argument(format!("invalid header name '{n}'")))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|_| Error::invalid_argument(format!("invalid header value for '{n}'")))?;
+        request.headers_mut().append(name, value);
+    }
+    if !opts.protocols.is_empty() {
+        let joined = opts.protocols.iter().map(|p| p.to_string_lossy().into_owned()).collect::<Vec<_>>().join(", ");
+        let value = HeaderValue::from_str(&joined).map_err(|_| Error::invalid_argument("invalid subprotocol list"))?;
+        request.headers_mut().insert("Sec-WebSocket-Protocol", value);
+    }
+    Ok(request)
 }
 
 impl ConnectRequest {
@@ -157,9 +242,7 @@ impl Reactor {
             paused: false,
         };
         // Kept for reconnects (a policy may be set at any time); the connect itself uses `req`.
-        let mut template = req.clone();
-        template.resolve_error = None;
-        c.template = Some(template);
+        c.template = Some(Template::of(&req));
         c.ws.inner.lock().slot = Some((idx, c.serial));
         let started = if self.shutdown {
             Err(Error::invalid_state("the runtime is shutting down"))

@@ -139,7 +139,7 @@ pub(crate) struct Conn {
     /// The next deadline moved later (a pong arrived): push a fresh timer entry.
     pub rearm: bool,
     /// What the first connect used, for reconnects (same URI, headers, TLS and limits).
-    pub template: Option<Box<ConnectRequest>>,
+    pub template: Option<super::connect::Template>,
     /// The reconnect policy's schedule for this websocket.
     pub backoff: Backoff,
     /// Some while reconnecting: the channel and the reason the coming RESET will give.
@@ -157,6 +157,11 @@ pub(crate) struct Conn {
 pub(crate) struct Retry {
     pub channel: Arc<ChannelShared>,
     pub reason: ResetReason,
+}
+
+/// "host:port" of a connection, for log lines.
+fn peer(c: &Conn) -> String {
+    c.template.as_ref().map(|t| t.peer()).unwrap_or_default()
 }
 
 impl Reactor {
@@ -184,6 +189,7 @@ impl Reactor {
         c.ka.last_inbound = now;
         c.opened_at = Some(now);
         if let Some(retry) = c.retry.take() {
+            log::info!(target: "ctrlchan", "reconnected to {} ({:?})", peer(c), retry.reason);
             // Reconnected: keep-alives resume on their own, RESET is delivered, and only then
             // (after its callback returned) does the backlog go out, so what the app sends from
             // the callback (re-authenticate, re-subscribe) goes first.
@@ -205,6 +211,7 @@ impl Reactor {
             self.service(c);
             return;
         }
+        log::info!(target: "ctrlchan", "connected to {}", peer(c));
         if c.notify {
             c.notify = false;
             self.rt.emit(&c.ws, EventKind::Connected, |_| {});
@@ -227,6 +234,24 @@ impl Reactor {
         let end = if ended_before { Some(end) } else { self.reconnect_or_end(c, end) };
         let Some(end) = end else { return };
         if !ended_before {
+            // Logged before the state changes, so a waiter woken below sees the line already out.
+            match &end {
+                End::Event(ev) => log::log!(
+                    target: "ctrlchan",
+                    if ev.kind == EventKind::Closed { log::Level::Info } else { log::Level::Warn },
+                    "{} {}: {:?} code {} ({}): {}",
+                    peer(c),
+                    if ev.kind == EventKind::Closed { "closed" } else { "lost" },
+                    ev.kind,
+                    ev.close_code,
+                    ev.result.name(),
+                    ev.reason()
+                ),
+                End::ConnectFailed(e) => {
+                    log::warn!(target: "ctrlchan", "connect to {} failed: {}: {}", peer(c), e.code.name(), e.message)
+                }
+                End::Silent(_) => log::debug!(target: "ctrlchan", "{} closed by the application", peer(c)),
+            }
             let was_open = c.life.was_open();
             {
                 let mut g = c.ws.inner.lock();
@@ -345,6 +370,13 @@ impl Reactor {
         let reason = c.probe.take().unwrap_or(ResetReason::Reconnected);
         c.retry = Some(Retry { channel, reason });
         c.life = Life::Waiting { until: Instant::now() + Duration::from_millis(delay_ms as u64) };
+        log::info!(
+            target: "ctrlchan",
+            "{}: {}: {}; reconnect attempt {attempt} in {delay_ms} ms",
+            peer(c),
+            cause.0.name(),
+            cause.1
+        );
         self.rt.emit(&c.ws, EventKind::Reconnecting, |ev| {
             ev.attempt = attempt;
             ev.delay_ms = delay_ms;
@@ -359,8 +391,14 @@ impl Reactor {
         let Some(template) = c.template.as_ref() else {
             return self.finish(c, End::Silent(Error::closed("nothing to reconnect to")), None);
         };
-        let mut req = template.clone();
-        req.deadline = Instant::now() + Duration::from_millis(req.timeout_ms as u64);
+        let built = {
+            let g = c.ws.inner.lock();
+            template.request(&g.opts)
+        };
+        let req = match built {
+            Ok(r) => r,
+            Err(e) => return self.finish(c, End::ConnectFailed(e), None),
+        };
         match self.open_tcp(idx, req, 0) {
             Ok(life) => c.life = life,
             Err(e) => self.finish(c, End::ConnectFailed(e), None),

@@ -16,6 +16,7 @@ use super::lifecycle::{Conn, End, Life, CLOSE_LINGER};
 use super::reactor::Reactor;
 use super::stream::is_tls_failure;
 use crate::error::ResultCode;
+use crate::state::event::mask_bit;
 use crate::state::Event;
 use crate::types::{EventKind, KeepAliveMode, MessageType};
 
@@ -117,7 +118,12 @@ impl Reactor {
                     if let Some(ch) = &c.ka.channel {
                         ch.stats.record_rtt(rtt_us);
                     }
-                    self.rt.emit(&c.ws, EventKind::Keepalive, |ev| ev.rtt_us = rtt_us);
+                    // The common case, keep-alive acks masked out, costs no lock: the channel whose
+                    // schedule this is already says so.
+                    let quiet = c.ka.channel.as_ref().is_some_and(|ch| ch.event_mask() & mask_bit(EventKind::Keepalive) == 0);
+                    if !quiet {
+                        self.rt.emit(&c.ws, EventKind::Keepalive, |ev| ev.rtt_us = rtt_us);
+                    }
                 }
             }
             Message::Ping(p) if !lingering => self.auto_reply_queued(c, p.len()),
@@ -322,8 +328,15 @@ impl Reactor {
         }
         c.ka.last_outbound = now;
         self.rt.counters.keepalives_sent.fetch_add(1, Ordering::Relaxed);
-        if let Some(ch) = c.ws.channel() {
-            ch.stats.keepalives_sent.fetch_add(1, Ordering::Relaxed);
+        match &c.ka.channel {
+            Some(ch) => {
+                ch.stats.keepalives_sent.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {
+                if let Some(ch) = c.ws.channel() {
+                    ch.stats.keepalives_sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
         }
         self.flush(c);
         if mode == KeepAliveMode::UnsolicitedPong && matches!(c.life, Life::Open { .. }) {

@@ -154,6 +154,7 @@ impl Reactor {
 
     /// Sends every channel's transport a keep-alive now; dead ones reconnect at once.
     fn probe_all(&mut self, reason: ResetReason) {
+        log::info!(target: "ctrlchan", "{reason:?}: probing every channel now");
         for idx in 0..self.conns.len() {
             let bound = matches!(&self.conns[idx], Some(c) if c.ws.channel().is_some());
             if bound {

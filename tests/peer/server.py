@@ -5,7 +5,7 @@ Usage::
 
     python tests/peer/server.py --port 0 [--tls-cert CERT --tls-key KEY]
 
-Binds 127.0.0.1 only, prints exactly one line ``PORT <n>`` on stdout once it is
+Binds 127.0.0.1 (or --host), prints exactly one line ``PORT <n>`` on stdout once it is
 listening, then serves until stdin reaches EOF (when stdin is a pipe, socket or
 tty), SIGTERM/SIGINT, or the death of its parent process (Linux PR_SET_PDEATHSIG).
 A stdin that is /dev/null or a regular file is not watched, so a C test that starts
@@ -381,7 +381,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
     server = await serve(
         handler,
-        "127.0.0.1",
+        args.host,
         args.port,
         ssl=ssl_context,
         create_connection=PeerConnection,
@@ -412,7 +412,10 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (0: ephemeral)")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (0: ephemeral)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; tests in network namespaces bind others)"
+    )
     parser.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
     parser.add_argument("--tls-client-ca", help="require a client certificate from this CA (CERT_REQUIRED)")

@@ -86,6 +86,7 @@ namespace CtrlChan
         /// <summary>Starts a runtime (its reactor thread).</summary>
         public ControlChannelRuntime()
         {
+            CtrlChanLog.EnsureInstalled();
             IntPtr p;
             Errors.Check(NativeMethods.ctrlchan_runtime_new(out p), "ctrlchan_runtime_new");
             Handle = CtrlChanHandle.Wrap<RuntimeHandle>(p);

@@ -20,6 +20,9 @@ namespace CtrlChan
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     internal delegate void NativeUserdataFinalizer(IntPtr userdata);
 
+    [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+    internal delegate void NativeLogCallback(IntPtr userdata, uint level, IntPtr target, IntPtr message);
+
     [StructLayout(LayoutKind.Sequential)]
     internal struct NativeRuntimeStats
     {
@@ -87,6 +90,7 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_event_queue_limit(RuntimeHandle rt, uint maxEvents);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_event_queue_limit(RuntimeHandle rt, out uint maxEvents);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_simulate_suspend(RuntimeHandle rt, uint ms);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_set_log_handler(uint maxLevel, NativeLogCallback cb, IntPtr userdata, NativeUserdataFinalizer finalizer);
 
         // ---- events --------------------------------------------------------------
         [DllImport(Lib, CallingConvention = CC)] internal static extern void ctrlchan_event_free(IntPtr ev);

@@ -61,6 +61,7 @@ from ._durable import ChannelStatistics, ReconnectPolicy
 from ._event import Event
 from ._ffi import LibraryNotFoundError
 from ._keepalive import WebSocketKeepAlive
+from ._logging import set_native_log_level
 from ._runtime import Runtime, RuntimeStatistics
 from ._websocket import (
     MessageWebSocket,
@@ -74,6 +75,7 @@ from ._websocket import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "set_native_log_level",
     "Runtime",
     "RuntimeStatistics",
     "MessageWebSocket",

@@ -94,6 +94,10 @@ _slots: "Dict[int, weakref.ref[Slot]]" = {}
 _slot_keys = itertools.count(1)
 # Slots between registration and installation (held strongly until their owner takes them).
 _pending: Dict[int, Slot] = {}
+# Slots the application replaced or removed while the library may still be delivering an event
+# through them: held strongly until the library's finalizer says it dropped them, so such an
+# event still reaches the handler it was routed to (nothing is lost).
+_retiring: Dict[int, Slot] = {}
 # Reentrant: a finalizer (`_release`) may run inside a locked section when the GC collects an
 # owner there.
 _slot_lock = threading.RLock()
@@ -116,7 +120,8 @@ def _release(userdata: Optional[int]) -> None:
         with _slot_lock:
             slot = _slots.pop(userdata or 0, None)
             pending = _pending.pop(userdata or 0, None)
-        del pending
+            retired = _retiring.pop(userdata or 0, None)
+        del pending, retired
         # The owner no longer needs the slot (closed, replaced, runtime gone): let it go.
         live = slot() if slot is not None else None
         owner = live.owner if live is not None else None
@@ -186,8 +191,10 @@ def install_event_handler(
 
     The library finalizes the registration it replaces. On failure the new slot is freed
     again (the library keeps nothing) and the error raised."""
+    old = getattr(owner, "_event_slot", None)
     if handler is None:
         check(set_handler(ptr, NO_EVENT_CALLBACK, None, NO_FINALIZER), name)
+        _retire(old)
         owner._event_slot = None
         return
     key = _register(handler, owner, runtime)
@@ -199,3 +206,15 @@ def install_event_handler(
     # library's finalizer call).
     with _slot_lock:
         owner._event_slot = _pending.pop(key, None)
+    _retire(old)
+
+
+def _retire(slot: Optional[Slot]) -> None:
+    """Keeps a replaced or removed registration's slot until the library finalizes it."""
+    if slot is None:
+        return
+    with _slot_lock:
+        for key, ref in _slots.items():
+            if ref() is slot:
+                _retiring[key] = slot
+                break

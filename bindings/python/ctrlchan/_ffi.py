@@ -39,6 +39,7 @@ __all__ = [
     "FUNCTIONS",
     "EVENT_CALLBACK",
     "FINALIZER",
+    "LOG_CALLBACK",
     "RuntimeStatsC",
     "WebSocketStatsC",
     "ChannelStatsC",
@@ -112,6 +113,8 @@ c_handle = c_void_p  # opaque handles are passed and compared as addresses
 
 EVENT_CALLBACK = CFUNCTYPE(None, c_void_p, c_void_p)  # void (*)(void *userdata, const ctrlchan_event *ev)
 FINALIZER = CFUNCTYPE(None, c_void_p)  # void (*)(void *userdata)
+# void (*)(void *userdata, ctrlchan_log_level level, const char *target, const char *message)
+LOG_CALLBACK = CFUNCTYPE(None, c_void_p, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_char_p)
 
 
 class RuntimeStatsC(Structure):
@@ -182,6 +185,8 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_runtime_set_event_queue_limit": (c_result, [c_handle, c_uint32]),
     "ctrlchan_runtime_get_event_queue_limit": (c_result, [c_handle, _P(c_uint32)]),
     "ctrlchan_runtime_simulate_suspend": (c_result, [c_handle, c_uint32]),
+    # logging
+    "ctrlchan_set_log_handler": (c_result, [c_uint32, LOG_CALLBACK, c_void_p, FINALIZER]),
     # websocket
     "ctrlchan_websocket_new": (c_result, [c_handle, c_enum, _P(c_handle)]),
     "ctrlchan_websocket_set_request_header": (c_result, [c_handle, c_char_p, c_char_p]),

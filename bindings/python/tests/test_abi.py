@@ -113,6 +113,7 @@ ENUM_TYPES = {
     "ctrlchan_websocket_state",
     "ctrlchan_websocket_kind",
     "ctrlchan_reset_reason",
+    "ctrlchan_log_level",
 }
 
 
@@ -123,6 +124,8 @@ def expected_ctype(ctype: str) -> Any:
         return _ffi.EVENT_CALLBACK
     if ctype == "ctrlchan_finalizer":
         return _ffi.FINALIZER
+    if ctype == "ctrlchan_log_callback":
+        return _ffi.LOG_CALLBACK
     if ctype in ENUM_TYPES:
         return ctypes.c_uint32
     if ctype in SCALARS:

@@ -1,4 +1,3 @@
-
 use super::tests::{assert_no_secret, SECRET_PASS, SECRET_USER};
 use super::*;
 

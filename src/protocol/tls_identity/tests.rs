@@ -1,4 +1,3 @@
-
 use super::*;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConnection, ServerConfig, ServerConnection};

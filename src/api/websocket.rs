@@ -83,7 +83,8 @@ impl WebSocket {
         let tls =
             if target.secure { Some(crate::protocol::tls::client_config(&opts.tls).map_err(revert)?) } else { None };
         // The proxy: explicit, "" for direct, else the environment, read at every connect.
-        let proxy = opts.proxy.resolve(target.secure, &target.host, target.port, &process_env).map_err(revert)?;
+        let setting = opts.proxy.as_deref().cloned().unwrap_or_default();
+        let proxy = setting.resolve(target.secure, &target.host, target.port, &process_env).map_err(revert)?;
         let config = crate::runtime::connect::codec_config(&opts);
         let mut req = Box::new(ConnectRequest {
             addrs: Vec::new(),

@@ -53,9 +53,9 @@ pub(crate) struct Template {
     /// The proxy's addresses when proxied.
     pub addrs: Box<[SocketAddr]>,
     pub timeout_ms: u32,
-    /// The proxy route of the first connect: reconnects go through the same proxy.
-    pub proxy: Option<Proxy>,
-    pub proxy_target: Option<ProxyTarget>,
+    /// The proxy route of the first connect: reconnects go through the same proxy (boxed: most
+    /// connections have none, and the template lives as long as the connection).
+    pub route: Option<Box<(Proxy, Option<ProxyTarget>)>>,
 }
 
 impl Template {
@@ -64,8 +64,7 @@ impl Template {
             uri: req.uri.clone(),
             addrs: req.addrs.clone().into_boxed_slice(),
             timeout_ms: req.timeout_ms,
-            proxy: req.proxy.clone(),
-            proxy_target: req.proxy_target.clone(),
+            route: req.proxy.clone().map(|p| Box::new((p, req.proxy_target.clone()))),
         }
     }
 
@@ -90,8 +89,8 @@ impl Template {
             timeout_ms: self.timeout_ms,
             notify_events: false,
             uri: self.uri.clone(),
-            proxy: self.proxy.clone(),
-            proxy_target: self.proxy_target.clone(),
+            proxy: self.route.as_ref().map(|r| r.0.clone()),
+            proxy_target: self.route.as_ref().and_then(|r| r.1.clone()),
         }))
     }
 }

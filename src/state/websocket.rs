@@ -55,8 +55,8 @@ pub(crate) struct Options {
     pub message_type: MessageType,
     pub tls: TlsOptions,
     pub outbound_limit: u32,
-    /// Which proxy each connect (and reconnect) uses.
-    pub proxy: ProxySetting,
+    /// Which proxy each connect uses; `None` = the environment (boxed: most websockets set none).
+    pub proxy: Option<Box<ProxySetting>>,
 }
 
 /// What the TLS session of the latest connection negotiated (kept after connect, for getters).
@@ -136,7 +136,7 @@ impl WsShared {
                     message_type: MessageType::Binary,
                     tls: TlsOptions::default(),
                     outbound_limit: DEFAULT_OUTBOUND_LIMIT,
-                    proxy: ProxySetting::default(),
+                    proxy: None,
                 },
                 outbound: VecDeque::new(),
                 pending_bytes: 0,
@@ -304,17 +304,17 @@ impl WsShared {
     pub fn set_proxy(&self, uri: &str) -> Result<()> {
         let setting = ProxySetting::parse(uri)?;
         self.with_options(|o| {
-            o.proxy = setting;
+            o.proxy = Some(Box::new(setting));
             Ok(())
         })
     }
 
     /// The proxy option as text, credentials redacted: `""` direct, `None` from the environment.
     pub fn proxy(&self) -> Option<String> {
-        match &self.inner.lock().opts.proxy {
-            ProxySetting::Environment => None,
-            ProxySetting::Direct => Some(String::new()),
-            ProxySetting::Explicit(p) => Some(p.to_string()),
+        match self.inner.lock().opts.proxy.as_deref() {
+            None | Some(ProxySetting::Environment) => None,
+            Some(ProxySetting::Direct) => Some(String::new()),
+            Some(ProxySetting::Explicit(p)) => Some(p.to_string()),
         }
     }
 

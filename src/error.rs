@@ -51,7 +51,8 @@ pub enum ResultCode {
 pub struct Error {
     pub code: ResultCode,
     pub message: String,
-    /// The HTTP status of a refused upgrade (0 otherwise): decides whether a reconnect retries.
+    /// The HTTP status of a refused upgrade or proxy tunnel (SOCKS5 authentication failures count
+    /// as 407; 0 otherwise, e.g. an unreachable proxy): decides whether a reconnect retries.
     pub http_status: u16,
 }
 

@@ -1,13 +1,13 @@
 //! `MessageWebSocket` / `StreamWebSocket`: the handle. Options and getters come from the shared
 //! state ([`WsShared`], via `Deref`); connect, send and close become runtime commands.
 
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::runtime::Runtime;
 use crate::error::{Error, Result, ResultCode};
+use crate::protocol::proxy::process_env;
 use crate::protocol::uri::{may_send_close_code, parse_target, MAX_CLOSE_REASON};
 use crate::runtime::lifecycle;
 use crate::runtime::{ensure_may_block, Cmd, ConnectRequest, RtShared};
@@ -81,15 +81,12 @@ impl WebSocket {
         let request = crate::runtime::connect::build_request(uri, &opts).map_err(revert)?;
         let tls =
             if target.secure { Some(crate::protocol::tls::client_config(&opts.tls).map_err(revert)?) } else { None };
-        // IP literals need no resolution; names are resolved by connect() on the calling thread
-        // and by connect_async() on a short-lived resolver thread (never on the runtime thread).
-        let addrs: Vec<SocketAddr> = match target.host.parse::<std::net::IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, target.port)],
-            Err(_) => Vec::new(),
-        };
+        // The proxy: explicit, "" for direct, else the environment, read at every connect.
+        let setting = opts.proxy.as_deref().cloned().unwrap_or_default();
+        let proxy = setting.resolve(target.secure, &target.host, target.port, &process_env).map_err(revert)?;
         let config = crate::runtime::connect::codec_config(&opts);
-        Ok(Box::new(ConnectRequest {
-            addrs,
+        let mut req = Box::new(ConnectRequest {
+            addrs: Vec::new(),
             resolve_error: None,
             host: target.host,
             port: target.port,
@@ -100,14 +97,20 @@ impl WebSocket {
             deadline: Instant::now() + Duration::from_millis(timeout_ms as u64),
             timeout_ms,
             notify_events,
-        }))
+            proxy,
+            proxy_target: None,
+        });
+        // IP literals need no resolution; names are resolved by connect() on the calling thread
+        // and by connect_async() on a short-lived resolver thread (never on the runtime thread).
+        req.plan().map_err(revert)?;
+        Ok(req)
     }
 
     /// Connects and waits for the handshake. `timeout_ms == 0` means 30 s.
     pub fn connect(&self, uri: &str, timeout_ms: u32) -> Result<()> {
         ensure_may_block("ctrlchan_websocket_connect")?;
         let mut req = self.prepare(uri, timeout_ms, false)?;
-        if req.addrs.is_empty() {
+        if req.needs_dns() {
             req.resolve();
             if let Some(e) = req.resolve_error.take() {
                 lifecycle::revert_connect(&self.st);
@@ -125,7 +128,7 @@ impl WebSocket {
     /// Starts connecting; a CONNECTED or CONNECT_FAILED event follows.
     pub fn connect_async(&self, uri: &str, timeout_ms: u32) -> Result<()> {
         let mut req = self.prepare(uri, timeout_ms, true)?;
-        if !req.addrs.is_empty() {
+        if !req.needs_dns() {
             if let Err(e) = self.rt.send(Cmd::Connect(self.st.clone(), req)) {
                 lifecycle::revert_connect(&self.st);
                 return Err(e);

@@ -19,6 +19,7 @@ pub mod event;
 pub(crate) mod handles;
 pub mod keepalive;
 pub mod logging;
+pub mod network;
 pub mod runtime;
 pub mod websocket;
 

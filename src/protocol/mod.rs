@@ -7,8 +7,8 @@
 //! - [`tls`]: TLS client configuration (roots, extra CAs, the explicit insecure option).
 //! - [`reframe`]: splits huge incoming frames into bounded fragments (no up-front reservation).
 //! - [`reconnect`]: the retry table and the backoff schedule.
-//! - [`proxy`]: proxy URIs, the environment rules, HTTP CONNECT and SOCKS5 (not wired in yet).
-//! - [`tls_identity`]: client certificates, public-key pins (not wired in yet).
+//! - [`proxy`]: proxy URIs, the environment rules, HTTP CONNECT and SOCKS5 (driven by `runtime::connect`).
+//! - [`tls_identity`]: client certificates, public-key pins, session facts (used by `tls`).
 
 pub mod adaptive;
 pub mod handshake;

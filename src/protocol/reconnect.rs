@@ -54,7 +54,13 @@ pub fn loss_is_retried(result: ResultCode, close_code: Option<u16>) -> bool {
 /// Whether a failed reconnect attempt is retried.
 pub fn connect_error_is_retried(e: &Error) -> bool {
     match e.code {
-        ResultCode::ConnectFailed | ResultCode::Timeout | ResultCode::Io | ResultCode::ProxyFailed => true,
+        ResultCode::ConnectFailed | ResultCode::Timeout | ResultCode::Io => true,
+        // An unreachable or vanished proxy (no answer, status 0) or a gateway error is retried;
+        // a refusal or wrong credentials (401, 403, 407, SOCKS5 authentication) is not.
+        ResultCode::ProxyFailed => match e.http_status {
+            0 | 408 | 429 => true,
+            s => (500..=599).contains(&s),
+        },
         ResultCode::HandshakeFailed => match e.http_status {
             0 => e.message.contains("closed the connection"),
             408 | 429 => true,

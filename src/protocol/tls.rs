@@ -1,5 +1,6 @@
 //! TLS client configuration (rustls): system roots, extra CAs, the explicit "ignore certificate
-//! errors" option, and a cache so websockets with the same options share one config.
+//! errors" option, public-key pins and a client certificate (`tls_identity`), and a cache so
+//! websockets with the same options share one config.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::tls_identity::{build_client_config, ClientIdentity, PublicKeyPin, ServerVerification};
 use crate::error::{Error, ResultCode};
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -28,13 +30,44 @@ fn system_roots() -> (RootCertStore, usize) {
 
 static SYSTEM_ROOTS: Lazy<(RootCertStore, usize)> = Lazy::new(system_roots);
 static DEFAULT_CONFIG: Lazy<Result<Arc<ClientConfig>, String>> =
-    Lazy::new(|| build_config(&[], false).map_err(|e| e.message));
+    Lazy::new(|| build_config(&TlsOptions::default()).map_err(|e| e.message));
 
 /// TLS options of one websocket.
 #[derive(Clone, Default)]
 pub struct TlsOptions {
     pub extra_ca: Vec<CertificateDer<'static>>,
     pub ignore_certificate_errors: bool,
+    /// Public-key pins: with any set, the server's leaf key must match one (after verification).
+    pub pins: Vec<PublicKeyPin>,
+    /// The client certificate offered when the server asks for one.
+    pub identity: Option<ClientIdentity>,
+}
+
+/// What makes two option sets need different configs: CAs (sorted DER), the insecure flag,
+/// pins (sorted) and the client identity's fingerprint.
+#[derive(PartialEq, Eq)]
+struct CacheKey {
+    extra_ca: Vec<Vec<u8>>,
+    insecure: bool,
+    pins: Vec<[u8; 32]>,
+    identity: Option<[u8; 32]>,
+}
+
+impl CacheKey {
+    fn of(opts: &TlsOptions) -> CacheKey {
+        let mut extra_ca: Vec<Vec<u8>> = opts.extra_ca.iter().map(|c| c.as_ref().to_vec()).collect();
+        extra_ca.sort();
+        extra_ca.dedup();
+        let mut pins: Vec<[u8; 32]> = opts.pins.iter().map(|p| *p.digest()).collect();
+        pins.sort();
+        pins.dedup();
+        CacheKey {
+            extra_ca,
+            insecure: opts.ignore_certificate_errors,
+            pins,
+            identity: opts.identity.as_ref().map(|i| i.fingerprint()),
+        }
+    }
 }
 
 /// Parses PEM text into certificates; errors if none is found.
@@ -65,51 +98,38 @@ pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error
 
 /// Configs for non-default option sets, shared by every websocket with the same options (one
 /// root store and one session-resumption cache each, not one per connection).
-static CONFIG_CACHE: Lazy<parking_lot::Mutex<Vec<(Vec<Vec<u8>>, bool, std::sync::Weak<ClientConfig>)>>> =
-    Lazy::new(|| parking_lot::Mutex::new(Vec::new()));
+type ConfigCache = parking_lot::Mutex<Vec<(CacheKey, std::sync::Weak<ClientConfig>)>>;
+static CONFIG_CACHE: Lazy<ConfigCache> = Lazy::new(|| parking_lot::Mutex::new(Vec::new()));
 
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
-    if opts.extra_ca.is_empty() && !opts.ignore_certificate_errors {
+    let key = CacheKey::of(opts);
+    if key == CacheKey::of(&TlsOptions::default()) {
         return match &*DEFAULT_CONFIG {
             Ok(c) => Ok(c.clone()),
             Err(m) => Err(Error::new(ResultCode::TlsFailed, m.clone())),
         };
     }
-    let mut key: Vec<Vec<u8>> = opts.extra_ca.iter().map(|c| c.as_ref().to_vec()).collect();
-    key.sort();
-    key.dedup();
     let mut cache = CONFIG_CACHE.lock();
-    cache.retain(|(_, _, w)| w.strong_count() > 0);
-    if let Some(cfg) = cache
-        .iter()
-        .find(|(k, i, _)| *i == opts.ignore_certificate_errors && *k == key)
-        .and_then(|(_, _, w)| w.upgrade())
-    {
+    cache.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(cfg) = cache.iter().find(|(k, _)| *k == key).and_then(|(_, w)| w.upgrade()) {
         return Ok(cfg);
     }
-    let cfg = build_config(&opts.extra_ca, opts.ignore_certificate_errors)?;
-    cache.push((key, opts.ignore_certificate_errors, Arc::downgrade(&cfg)));
+    let cfg = build_config(opts)?;
+    cache.push((key, Arc::downgrade(&cfg)));
     Ok(cfg)
 }
 
-fn build_config(extra: &[CertificateDer<'static>], insecure: bool) -> Result<Arc<ClientConfig>, Error> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::new(ResultCode::TlsFailed, format!("TLS configuration: {e}")))?;
-    let mut config = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
-            .with_no_client_auth()
+fn build_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
+    let verification = if opts.ignore_certificate_errors {
+        ServerVerification::Custom(Arc::new(AcceptAnyCertificate(provider())))
     } else {
         let mut roots = SYSTEM_ROOTS.0.clone();
-        for c in extra {
+        for c in &opts.extra_ca {
             roots.add(c.clone()).map_err(|e| Error::invalid_argument(format!("CA certificate rejected: {e}")))?;
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        ServerVerification::Roots(Arc::new(roots))
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    build_client_config(provider(), verification, &opts.pins, opts.identity.as_ref())
 }
 
 /// Verifier for the explicit, dangerous "ignore certificate errors" option: signatures are still

@@ -20,6 +20,7 @@ use super::schedule::KeepAliveBook;
 use super::stream::{is_tls_failure, Stream, TlsStream};
 use crate::error::{Error, ResultCode};
 use crate::protocol::handshake::Handshake;
+use crate::protocol::proxy::{unreachable, Proxy, ProxyHandshake, ProxyKind, ProxyTarget, Status};
 use crate::state::websocket::Options;
 use crate::state::WsShared;
 use crate::types::WebSocketState;
@@ -37,6 +38,10 @@ pub struct ConnectRequest {
     pub(crate) deadline: Instant,
     pub(crate) timeout_ms: u32,
     pub(crate) notify_events: bool,
+    /// Through this proxy (then `addrs` are the proxy's): chosen at connect, kept for reconnects.
+    pub(crate) proxy: Option<Proxy>,
+    /// What the proxy is asked to connect to (a name, or for `socks5://` a resolved address).
+    pub(crate) proxy_target: Option<ProxyTarget>,
     pub(crate) uri: Box<str>,
 }
 
@@ -45,13 +50,22 @@ pub struct ConnectRequest {
 /// rebuilt from the websocket's (frozen) options at each attempt.
 pub(crate) struct Template {
     pub uri: Box<str>,
+    /// The proxy's addresses when proxied.
     pub addrs: Box<[SocketAddr]>,
     pub timeout_ms: u32,
+    /// The proxy route of the first connect: reconnects go through the same proxy (boxed: most
+    /// connections have none, and the template lives as long as the connection).
+    pub route: Option<Box<(Proxy, Option<ProxyTarget>)>>,
 }
 
 impl Template {
     fn of(req: &ConnectRequest) -> Template {
-        Template { uri: req.uri.clone(), addrs: req.addrs.clone().into_boxed_slice(), timeout_ms: req.timeout_ms }
+        Template {
+            uri: req.uri.clone(),
+            addrs: req.addrs.clone().into_boxed_slice(),
+            timeout_ms: req.timeout_ms,
+            route: req.proxy.clone().map(|p| Box::new((p, req.proxy_target.clone()))),
+        }
     }
 
     /// "host:port" for log lines.
@@ -75,6 +89,8 @@ impl Template {
             timeout_ms: self.timeout_ms,
             notify_events: false,
             uri: self.uri.clone(),
+            proxy: self.route.as_ref().map(|r| r.0.clone()),
+            proxy_target: self.route.as_ref().and_then(|r| r.1.clone()),
         }))
     }
 }
@@ -110,18 +126,63 @@ pub(crate) fn build_request(uri: &str, opts: &Options) -> Result<Request, Error>
 }
 
 impl ConnectRequest {
-    /// Resolves the host name (blocking); fills `addrs` or `resolve_error`.
-    pub(crate) fn resolve(&mut self) {
-        match (self.host.as_str(), self.port).to_socket_addrs() {
-            Ok(a) => self.addrs = a.collect(),
-            Err(e) => {
-                self.resolve_error =
-                    Some(Error::new(ResultCode::ConnectFailed, format!("cannot resolve '{}': {e}", self.host)))
+    /// Fills what needs no DNS: the addresses of an IP literal (the proxy's when proxied) and the
+    /// proxy target. `needs_dns()` says whether `resolve` must still run.
+    pub(crate) fn plan(&mut self) -> Result<(), Error> {
+        let literal = |host: &str, port: u16| host.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, port));
+        match &self.proxy {
+            None => self.addrs = literal(&self.host, self.port).into_iter().collect(),
+            Some(p) => {
+                self.addrs = literal(p.host(), p.port()).into_iter().collect();
+                let target = ProxyTarget::from_host(&self.host, self.port)?;
+                let need_address = p.kind() == ProxyKind::Socks5 && target.name().is_some();
+                self.proxy_target = if need_address { None } else { Some(target) };
             }
         }
-        if self.addrs.is_empty() && self.resolve_error.is_none() {
-            self.resolve_error = Some(Error::new(ResultCode::ConnectFailed, format!("'{}' has no address", self.host)));
+        Ok(())
+    }
+
+    pub(crate) fn needs_dns(&self) -> bool {
+        self.addrs.is_empty() || (self.proxy.is_some() && self.proxy_target.is_none())
+    }
+
+    /// Resolves host names (blocking): the server's, or the proxy's and, for `socks5://`, the
+    /// server's for the proxy. Fills `addrs` / `proxy_target` or `resolve_error`.
+    pub(crate) fn resolve(&mut self) {
+        if let Err(e) = self.try_resolve() {
+            self.resolve_error = Some(e);
         }
+    }
+
+    fn try_resolve(&mut self) -> Result<(), Error> {
+        let lookup = |host: &str, port: u16| -> Result<Vec<SocketAddr>, String> {
+            match (host, port).to_socket_addrs() {
+                Ok(a) => {
+                    let a: Vec<SocketAddr> = a.collect();
+                    if a.is_empty() {
+                        Err(format!("'{host}' has no address"))
+                    } else {
+                        Ok(a)
+                    }
+                }
+                Err(e) => Err(format!("cannot resolve '{host}': {e}")),
+            }
+        };
+        let Some(proxy) = self.proxy.clone() else {
+            if self.addrs.is_empty() {
+                self.addrs = lookup(&self.host, self.port).map_err(|m| Error::new(ResultCode::ConnectFailed, m))?;
+            }
+            return Ok(());
+        };
+        if self.addrs.is_empty() {
+            self.addrs = lookup(proxy.host(), proxy.port()).map_err(|m| unreachable(&proxy, &m))?;
+        }
+        if self.proxy_target.is_none() {
+            // socks5://: the client resolves the server's name and hands the proxy an address.
+            let a = lookup(&self.host, self.port).map_err(|m| Error::new(ResultCode::ConnectFailed, m))?;
+            self.proxy_target = a.first().map(|a| ProxyTarget::ip(*a));
+        }
+        Ok(())
     }
 }
 
@@ -220,7 +281,10 @@ impl Reactor {
                 Err(e) => last = format!("connect to {addr} failed: {e}"),
             }
         }
-        Err(Error::new(ResultCode::ConnectFailed, last))
+        Err(match &req.proxy {
+            Some(p) => unreachable(p, &last),
+            None => Error::new(ResultCode::ConnectFailed, last),
+        })
     }
 
     /// Readiness while connecting: TCP result, then TLS + upgrade request.
@@ -242,7 +306,10 @@ impl Reactor {
             let _ = self.poll.registry().deregister(&mut tcp);
             drop(tcp);
             let more = next_addr < req.addrs.len();
-            let err = Error::new(ResultCode::ConnectFailed, format!("TCP connect failed: {e}"));
+            let err = match &req.proxy {
+                Some(p) => unreachable(p, &format!("TCP connect failed: {e}")),
+                None => Error::new(ResultCode::ConnectFailed, format!("TCP connect failed: {e}")),
+            };
             match if more { self.open_tcp(idx, req, next_addr) } else { Err(err) } {
                 Ok(life) => c.life = life,
                 Err(e) => self.finish(c, End::ConnectFailed(e), None),
@@ -251,18 +318,98 @@ impl Reactor {
         }
         let _ = tcp.set_nodelay(true);
         c.ws.inner.lock().fd = tcp.as_raw_fd();
-        let mut req = req;
-        let stream = match req.tls.clone() {
-            Some(cfg) => match TlsStream::new(tcp, cfg, &req.host) {
-                Ok(t) => Stream::Tls(Box::new(t)),
-                Err((mut tcp, e)) => {
-                    let _ = self.poll.registry().deregister(&mut tcp);
-                    return self.finish(c, End::ConnectFailed(e), None);
+        if let Some(proxy) = &req.proxy {
+            let hs = match req.proxy_target.as_ref().map(|t| ProxyHandshake::new(proxy, t)) {
+                Some(Ok(hs)) => hs,
+                Some(Err(e)) => return self.abandon(c, tcp, e),
+                None => return self.abandon(c, tcp, Error::new(ResultCode::ConnectFailed, "no proxy target")),
+            };
+            let deadline = req.deadline;
+            c.life =
+                Life::Tunneling { stream: Stream::Plain(tcp, Default::default()), hs: Box::new(hs), req, deadline };
+            return self.tunnel_ready(c, idx);
+        }
+        self.start_upgrade(c, idx, tcp, req, &[]);
+    }
+
+    /// Deregisters a socket that never made it into a life, and ends the connect with `e`.
+    fn abandon(&mut self, c: &mut Conn, mut tcp: mio::net::TcpStream, e: Error) {
+        let _ = self.poll.registry().deregister(&mut tcp);
+        self.finish(c, End::ConnectFailed(e), None)
+    }
+
+    /// Readiness while tunneling: write the proxy handshake, feed its answer; once the tunnel is
+    /// up, TLS and the upgrade start inside it with the bytes that followed the answer.
+    pub(crate) fn tunnel_ready(&mut self, c: &mut Conn, idx: usize) {
+        match self.tunnel_step(c) {
+            Ok(None) => {}
+            Ok(Some(leftover)) => {
+                let Life::Tunneling { stream: Stream::Plain(tcp, _), req, .. } =
+                    std::mem::replace(&mut c.life, Life::Starting)
+                else {
+                    return;
+                };
+                self.start_upgrade(c, idx, tcp, req, &leftover);
+            }
+            Err(e) => self.finish(c, End::ConnectFailed(e), None),
+        }
+    }
+
+    /// `Ok(Some(leftover))`: the tunnel is established.
+    fn tunnel_step(&mut self, c: &mut Conn) -> Result<Option<Vec<u8>>, Error> {
+        let Life::Tunneling { stream, hs, .. } = &mut c.life else { return Ok(None) };
+        let lost = |hs: &ProxyHandshake, e: io::Error| {
+            let closed = hs.closed_error();
+            Error::new(closed.code, format!("{} ({e})", closed.message))
+        };
+        loop {
+            while !hs.pending_output().is_empty() {
+                match io_ok_unless_fatal(stream.write(hs.pending_output())).map_err(|e| lost(hs, e))? {
+                    Some(0) => return Err(hs.closed_error()),
+                    Some(n) => hs.consume_output(n),
+                    None => return Ok(None),
                 }
+            }
+            let mut chunk = [0u8; 512];
+            let n = match io_ok_unless_fatal(stream.read(&mut chunk)).map_err(|e| lost(hs, e))? {
+                Some(0) => return Err(hs.closed_error()),
+                Some(n) => n,
+                None => return Ok(None),
+            };
+            // Bytes past the proxy's answer are the server's: never more than one chunk.
+            if let Status::Established { leftover } = hs.feed(&chunk[..n])? {
+                return Ok(Some(leftover));
+            }
+        }
+    }
+
+    /// TCP (or the tunnel) is up: TLS if wss (with `early` server bytes first), then the upgrade.
+    fn start_upgrade(
+        &mut self,
+        c: &mut Conn,
+        idx: usize,
+        tcp: mio::net::TcpStream,
+        mut req: Box<ConnectRequest>,
+        early: &[u8],
+    ) {
+        let stream = match req.tls.clone() {
+            Some(cfg) => match TlsStream::new(tcp, cfg, &req.host, early) {
+                Ok(t) => Stream::Tls(Box::new(t)),
+                Err((tcp, e)) => return self.abandon(c, tcp, e),
             },
             None => Stream::Plain(tcp, Default::default()),
         };
-        let hs = match Handshake::new(std::mem::take(&mut req.request)) {
+        let hs = Handshake::new(std::mem::take(&mut req.request)).and_then(|mut hs| {
+            // Plain ws through a tunnel: bytes the server sent before our request (never valid).
+            match req.tls.is_none() && !early.is_empty() {
+                true => match hs.feed(early)? {
+                    Some(_) => Err(Error::new(ResultCode::HandshakeFailed, "the server answered before the request")),
+                    None => Ok(hs),
+                },
+                false => Ok(hs),
+            }
+        });
+        let hs = match hs {
             Ok(h) => h,
             Err(e) => {
                 let mut stream = stream;
@@ -285,6 +432,9 @@ impl Reactor {
         match self.handshake_step(c) {
             Ok(None) => {}
             Ok(Some((sock, protocol))) => {
+                if let Some((cert, version, suite)) = sock.get_ref().tls_negotiated() {
+                    c.ws.set_peer_tls(cert, version, suite);
+                }
                 self.opened(c, sock, &protocol);
                 if matches!(c.life, Life::Open { .. }) {
                     // Bytes may have arrived together with the handshake response: read them now,

@@ -4,9 +4,12 @@
 //!
 //! ```text
 //! Connecting ──tcp up──▶ Handshaking ──101──▶ Open ──app close──▶ Closing ──peer close──┐
-//!     │                      │                 │  └──peer close / error / pong timeout─┤
-//!     └──────── failure ─────┴─────────────────┴──────────── finish(End) ──────────────┴──▶ Lingering ─▶ Closed
+//!     │  └─(proxy)─▶ Tunneling ─┘  │            │  └──peer close / error / pong timeout─┤
+//!     └──────── failure ─────┴─────┴────────────┴──────────── finish(End) ──────────────┴──▶ Lingering ─▶ Closed
 //! ```
+//!
+//! Through a proxy, TCP goes to the proxy and `Tunneling` runs its CONNECT / SOCKS5 handshake;
+//! TLS and the upgrade then run inside the tunnel, with the server's name.
 //!
 //! With a reconnect policy on the channel, a retried loss does not end the websocket:
 //! `finish` turns it into `Waiting` (state CONNECTING again, RECONNECTING event), the timer starts
@@ -34,6 +37,7 @@ use super::reactor::Reactor;
 use super::stream::Stream;
 use crate::error::{Error, ResultCode};
 use crate::protocol::handshake::Handshake;
+use crate::protocol::proxy::ProxyHandshake;
 use crate::protocol::reconnect::{connect_error_is_retried, loss_is_retried, stable_after, Backoff};
 use crate::state::websocket::Options;
 use crate::state::{ChannelShared, Event, WsShared};
@@ -52,6 +56,8 @@ pub(crate) enum Life {
     Waiting { until: Instant },
     /// Non-blocking TCP connect to `req.addrs[next_addr - 1]` in progress.
     Connecting { stream: Stream, req: Box<ConnectRequest>, next_addr: usize, deadline: Instant },
+    /// TCP to the proxy is up; its handshake (HTTP CONNECT or SOCKS5) is in progress.
+    Tunneling { stream: Stream, hs: Box<ProxyHandshake>, req: Box<ConnectRequest>, deadline: Instant },
     /// TCP (and TLS) established; the HTTP upgrade is in progress.
     Handshaking { stream: Stream, hs: Box<Handshake>, config: WebSocketConfig, deadline: Instant, timeout_ms: u32 },
     /// The websocket is open.
@@ -77,6 +83,7 @@ impl Life {
     pub fn deadline(&self) -> Option<Instant> {
         match self {
             Life::Connecting { deadline, .. }
+            | Life::Tunneling { deadline, .. }
             | Life::Handshaking { deadline, .. }
             | Life::Closing { deadline, .. }
             | Life::Lingering { deadline, .. } => Some(*deadline),
@@ -86,7 +93,9 @@ impl Life {
     }
     pub fn stream_mut(&mut self) -> Option<&mut Stream> {
         match self {
-            Life::Connecting { stream, .. } | Life::Handshaking { stream, .. } => Some(stream),
+            Life::Connecting { stream, .. } | Life::Tunneling { stream, .. } | Life::Handshaking { stream, .. } => {
+                Some(stream)
+            }
             Life::Open { sock } | Life::Closing { sock, .. } | Life::Lingering { sock, .. } => Some(sock.get_mut()),
             Life::Starting | Life::Waiting { .. } | Life::Closed => None,
         }
@@ -439,7 +448,11 @@ impl Reactor {
             }
             Life::Closing { .. } => self.finish(c, freed(), Some(CLOSE_HANDSHAKE_TIMEOUT)),
             Life::Lingering { .. } | Life::Closed => {}
-            Life::Starting | Life::Waiting { .. } | Life::Connecting { .. } | Life::Handshaking { .. } => {
+            Life::Starting
+            | Life::Waiting { .. }
+            | Life::Connecting { .. }
+            | Life::Tunneling { .. }
+            | Life::Handshaking { .. } => {
                 self.finish(c, End::Silent(Error::closed("the websocket was freed while connecting")), None)
             }
         }

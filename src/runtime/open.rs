@@ -386,6 +386,10 @@ impl Reactor {
                     );
                     return self.finish(c, End::ConnectFailed(e), None);
                 }
+                Life::Tunneling { hs, req, .. } => {
+                    let e = hs.timed_out_error(req.timeout_ms);
+                    return self.finish(c, End::ConnectFailed(e), None);
+                }
                 Life::Waiting { .. } => return self.start_attempt(c, idx),
                 Life::Closing { .. } => {
                     let ev = disconnect_event(

@@ -234,6 +234,7 @@ impl Reactor {
             }
             match c.life {
                 Life::Connecting { .. } => r.connect_ready(c, idx),
+                Life::Tunneling { .. } => r.tunnel_ready(c, idx),
                 Life::Handshaking { .. } => r.handshake_ready(c, idx),
                 Life::Open { .. } | Life::Closing { .. } | Life::Lingering { .. } => {
                     if writable {

@@ -16,7 +16,9 @@ use tungstenite::http::HeaderValue;
 use super::channel::ChannelShared;
 use super::event::{mask_bit, to_cstring_lossy, Handler, EVENT_MASK_DEFAULT};
 use crate::error::{Error, Result, ResultCode};
+use crate::protocol::proxy::ProxySetting;
 use crate::protocol::tls::{parse_pem_certs, TlsOptions};
+use crate::protocol::tls_identity::{ClientIdentity, PublicKeyPin};
 use crate::types::{EventKind, MessageType, WebSocketKind, WebSocketState, WebSocketStats};
 
 /// Default largest incoming message (16 MiB).
@@ -53,6 +55,16 @@ pub(crate) struct Options {
     pub message_type: MessageType,
     pub tls: TlsOptions,
     pub outbound_limit: u32,
+    /// Which proxy each connect uses; `None` = the environment (boxed: most websockets set none).
+    pub proxy: Option<Box<ProxySetting>>,
+}
+
+/// What the TLS session of the latest connection negotiated (kept after connect, for getters).
+pub struct PeerTls {
+    /// The server's leaf certificate (DER); shared by every websocket that saw the same one.
+    pub certificate: Arc<[u8]>,
+    pub version: CString,
+    pub cipher_suite: CString,
 }
 
 /// Everything behind the websocket's lock.
@@ -94,6 +106,10 @@ pub struct WsShared {
     pub(crate) event_mask: AtomicU32,
     /// The application freed its handle: no event is created for it any more.
     pub(crate) released: AtomicBool,
+    /// TLS facts of each connection that differed from the one before (append-only: the bytes
+    /// and strings live on the heap, so pointers handed to C stay valid while the websocket
+    /// lives); the last is current.
+    peer_tls: Mutex<Vec<PeerTls>>,
 }
 
 fn check_token(what: &str, s: &str) -> Result<()> {
@@ -122,6 +138,7 @@ impl WsShared {
                     message_type: MessageType::Binary,
                     tls: TlsOptions::default(),
                     outbound_limit: DEFAULT_OUTBOUND_LIMIT,
+                    proxy: None,
                 },
                 outbound: VecDeque::new(),
                 pending_bytes: 0,
@@ -141,6 +158,7 @@ impl WsShared {
             channel: Mutex::new(Weak::new()),
             event_mask: AtomicU32::new(EVENT_MASK_DEFAULT),
             released: AtomicBool::new(false),
+            peer_tls: Mutex::new(Vec::new()),
         })
     }
 
@@ -284,6 +302,82 @@ impl WsShared {
         self.inner.lock().opts.tls.ignore_certificate_errors
     }
 
+    /// `""` = direct, else a proxy URI (`http://`, `socks5://`, `socks5h://`); never called = the
+    /// environment. Before connect only.
+    pub fn set_proxy(&self, uri: &str) -> Result<()> {
+        let setting = ProxySetting::parse(uri)?;
+        self.with_options(|o| {
+            o.proxy = Some(Box::new(setting));
+            Ok(())
+        })
+    }
+
+    /// The proxy option as text, credentials redacted: `""` direct, `None` from the environment.
+    pub fn proxy(&self) -> Option<String> {
+        match self.inner.lock().opts.proxy.as_deref() {
+            None | Some(ProxySetting::Environment) => None,
+            Some(ProxySetting::Direct) => Some(String::new()),
+            Some(ProxySetting::Explicit(p)) => Some(p.to_string()),
+        }
+    }
+
+    /// The client certificate chain (leaf first) and its private key, both PEM. The key must
+    /// belong to the leaf (checked now). Before connect only.
+    pub fn set_client_certificate_pem(&self, chain_pem: &[u8], key_pem: &[u8]) -> Result<()> {
+        let id = ClientIdentity::from_pem(chain_pem, key_pem)?;
+        self.with_options(|o| {
+            o.tls.identity = Some(id);
+            Ok(())
+        })
+    }
+
+    /// Adds public-key pins (`sha256//<base64>`, several joined by `;`). Before connect only.
+    pub fn add_pinned_public_key(&self, pin: &str) -> Result<()> {
+        let pins = PublicKeyPin::parse_list(pin)?;
+        self.with_options(|o| {
+            for p in pins {
+                if !o.tls.pins.contains(&p) {
+                    o.tls.pins.push(p);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The pins set so far, in `sha256//<base64>` form.
+    pub fn pinned_public_keys(&self) -> Vec<String> {
+        self.inner.lock().opts.tls.pins.iter().map(|p| p.to_string()).collect()
+    }
+
+    pub fn has_client_certificate(&self) -> bool {
+        self.inner.lock().opts.tls.identity.is_some()
+    }
+
+    /// Records what a TLS session negotiated (runtime thread, at open).
+    pub(crate) fn set_peer_tls(&self, certificate: &[u8], version: &str, cipher_suite: &str) {
+        let mut g = self.peer_tls.lock();
+        if let Some(last) = g.last() {
+            if &*last.certificate == certificate
+                && last.version.to_bytes() == version.as_bytes()
+                && last.cipher_suite.to_bytes() == cipher_suite.as_bytes()
+            {
+                return;
+            }
+        }
+        g.push(PeerTls {
+            certificate: intern_certificate(certificate),
+            version: to_cstring_lossy(version),
+            cipher_suite: to_cstring_lossy(cipher_suite),
+        });
+    }
+
+    /// Runs `f` on the latest connection's TLS facts (`None`: not connected over TLS yet). What
+    /// `f` sees stays at the same address while the websocket lives.
+    pub fn with_peer_tls<T>(&self, f: impl FnOnce(Option<&PeerTls>) -> T) -> T {
+        let g = self.peer_tls.lock();
+        f(g.last())
+    }
+
     pub fn set_outbound_buffer_limit(&self, bytes: u32) -> Result<()> {
         if bytes == 0 {
             return Err(Error::invalid_argument("outbound buffer limit must be at least 1 byte"));
@@ -405,4 +499,18 @@ impl WsShared {
             }
         }
     }
+}
+
+/// One copy of each server certificate however many websockets saw it (thousands of channels
+/// to one server would otherwise keep a kilobyte each).
+fn intern_certificate(der: &[u8]) -> Arc<[u8]> {
+    static TABLE: Mutex<Vec<Weak<[u8]>>> = Mutex::new(Vec::new());
+    let mut t = TABLE.lock();
+    t.retain(|w| w.strong_count() > 0);
+    if let Some(c) = t.iter().filter_map(|w| w.upgrade()).find(|c| &**c == der) {
+        return c;
+    }
+    let c: Arc<[u8]> = Arc::from(der);
+    t.push(Arc::downgrade(&c));
+    c
 }

@@ -145,6 +145,47 @@ static void test_wss_with_trusted_ca(void) {
     ctrlchan_runtime_free(rt);
 }
 
+/* What the session negotiated, readable after connect; nothing before, and PROXY_FAILED for a dead proxy. */
+static void test_wss_peer_certificate_tls_facts_and_network_options(void) {
+    ctrlchan_runtime *rt = NULL;
+    ctrlchan_websocket *ws = NULL, *fresh = NULL;
+    const uint8_t *der = (const uint8_t *)"x";
+    size_t len = 99;
+    const char *version = NULL, *suite = NULL;
+    char url[128];
+    REQUIRE_OK(ctrlchan_runtime_new(&rt));
+    REQUIRE_OK(ctrlchan_websocket_new(rt, CTRLCHAN_WEBSOCKET_KIND_MESSAGE, &fresh));
+    CHECK_OK(ctrlchan_websocket_get_peer_certificate(fresh, &der, &len));
+    CHECK(der == NULL && len == 0);
+    CHECK_OK(ctrlchan_websocket_get_tls_version(fresh, &version));
+    CHECK(version != NULL && strcmp(version, "") == 0);
+    CHECK_RES(ctrlchan_websocket_get_peer_certificate(fresh, NULL, &len), CTRLCHAN_RESULT_INVALID_ARGUMENT);
+    CHECK_RES(ctrlchan_websocket_add_pinned_public_key(fresh, "sha256//tooshort"), CTRLCHAN_RESULT_INVALID_ARGUMENT);
+    CHECK_RES(ctrlchan_websocket_set_proxy(fresh, "ftp://u:c-secret@127.0.0.1:1"), CTRLCHAN_RESULT_INVALID_ARGUMENT);
+    CHECK(strstr(ctrlchan_last_error(), "c-secret") == NULL);
+    CHECK_RES(ctrlchan_websocket_set_client_certificate_pem(fresh, (const uint8_t *)ca_pem, ca_pem_len,
+                                                            (const uint8_t *)"nope", 4),
+              CTRLCHAN_RESULT_INVALID_ARGUMENT);
+    /* A proxy port that refuses: PROXY_FAILED, without the password. */
+    CHECK_OK(ctrlchan_websocket_set_proxy(fresh, "http://u:c-secret@127.0.0.1:1"));
+    url_for(url, sizeof url, "/echo");
+    CHECK_RES(ctrlchan_websocket_connect(fresh, url, 5000), CTRLCHAN_RESULT_PROXY_FAILED);
+    CHECK(strstr(ctrlchan_last_error(), "c-secret") == NULL);
+    CHECK_RES(ctrlchan_websocket_set_proxy(fresh, ""), CTRLCHAN_RESULT_INVALID_STATE);
+    ctrlchan_websocket_free(fresh);
+
+    CHECK_RES(wss_connect(rt, 1, 0, &ws), CTRLCHAN_RESULT_OK);
+    CHECK_OK(ctrlchan_websocket_get_peer_certificate(ws, &der, &len));
+    CHECK(der != NULL && len > 100 && der[0] == 0x30); /* a DER SEQUENCE */
+    CHECK_OK(ctrlchan_websocket_get_tls_version(ws, &version));
+    CHECK(version != NULL && strcmp(version, "TLSv1.3") == 0);
+    CHECK_OK(ctrlchan_websocket_get_tls_cipher_suite(ws, &suite));
+    CHECK(suite != NULL && strncmp(suite, "TLS_", 4) == 0);
+    echo_roundtrip(rt, ws);
+    ctrlchan_websocket_free(ws);
+    ctrlchan_runtime_free(rt);
+}
+
 static void test_wss_untrusted_is_tls_failed(void) {
     ctrlchan_runtime *rt = NULL;
     ctrlchan_websocket *ws = NULL;
@@ -705,6 +746,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_windows_sample_main_flow);
     RUN_TEST(test_wss_with_trusted_ca);
     RUN_TEST(test_wss_untrusted_is_tls_failed);
+    RUN_TEST(test_wss_peer_certificate_tls_facts_and_network_options);
     RUN_TEST(test_wss_ignore_certificate_errors);
     RUN_TEST(test_wss_bad_pem);
     RUN_TEST(test_request_headers_arrive);

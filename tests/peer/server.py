@@ -362,9 +362,13 @@ def watch_stdin(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
     threading.Thread(target=reader, name="stdin-watch", daemon=True).start()
 
 
-def make_ssl_context(cert: str, key: str) -> ssl.SSLContext:
+def make_ssl_context(cert: str, key: str, client_ca: Optional[str] = None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
+    if client_ca:
+        # Mutual TLS: a client without a certificate from this CA fails the handshake.
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
     return context
 
 
@@ -373,7 +377,7 @@ async def main_async(args: argparse.Namespace) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    ssl_context = make_ssl_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    ssl_context = make_ssl_context(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
 
     server = await serve(
         handler,
@@ -414,6 +418,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument("--tls-cert", help="PEM certificate chain: serve wss://")
     parser.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    parser.add_argument("--tls-client-ca", help="require a client certificate from this CA (CERT_REQUIRED)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log connections to stderr")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):

@@ -41,6 +41,15 @@ namespace CtrlChan
         }
     }
 
+    /// <summary>PROXY_FAILED: the proxy refused the tunnel, wants other credentials (407, or 401 from
+    /// proxies that answer so) or cannot be reached. The message carries the proxy's status line,
+    /// never its credentials.</summary>
+    [Serializable]
+    public class ProxyFailedException : CtrlChanException
+    {
+        public ProxyFailedException(string nativeMessage) : base(CtrlChanResult.ProxyFailed, nativeMessage) { }
+    }
+
     /// <summary>Maps result codes to exceptions. Call right after the failing native call,
     /// on the same thread: ctrlchan_last_error() is thread-local.</summary>
     internal static class Errors
@@ -84,6 +93,13 @@ namespace CtrlChan
             throw Create(r, LastError(), operation, objectName);
         }
 
+        /// <summary>The CtrlChanException (or subclass) for a native failure code.</summary>
+        internal static CtrlChanException Native(CtrlChanResult r, string detail)
+        {
+            if (r == CtrlChanResult.ProxyFailed) return new ProxyFailedException(detail);
+            return new CtrlChanException(r, detail);
+        }
+
         internal static Exception Create(CtrlChanResult r, string detail, string operation, string objectName)
         {
             string msg = operation + " failed: " + ResultName(r) + (string.IsNullOrEmpty(detail) ? "" : " (" + detail + ")");
@@ -100,7 +116,7 @@ namespace CtrlChan
                     e = new ObjectDisposedException(objectName ?? operation, msg);
                     break;
                 default:
-                    e = new CtrlChanException(r, detail);
+                    e = Native(r, detail);
                     break;
             }
             e.Data[ResultKey] = r;

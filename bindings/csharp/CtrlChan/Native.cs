@@ -128,6 +128,12 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_ignore_certificate_errors(WebSocketHandle ws, [MarshalAs(UnmanagedType.U1)] bool ignore);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_outbound_buffer_limit(WebSocketHandle ws, uint bytes);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_protocol(WebSocketHandle ws, out IntPtr protocol);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_proxy(WebSocketHandle ws, byte[] proxyUri);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_set_client_certificate_pem(WebSocketHandle ws, byte* certChainPem, UIntPtr certLen, byte* privateKeyPem, UIntPtr keyLen);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_add_pinned_public_key(WebSocketHandle ws, byte[] pin);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_peer_certificate(WebSocketHandle ws, out IntPtr der, out UIntPtr len);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_tls_version(WebSocketHandle ws, out IntPtr version);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_tls_cipher_suite(WebSocketHandle ws, out IntPtr cipherSuite);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_stats(WebSocketHandle ws, out NativeWebSocketStats stats);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_state(WebSocketHandle ws, out WebSocketConnectionState state);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_websocket_get_kind(WebSocketHandle ws, out WebSocketKind kind);

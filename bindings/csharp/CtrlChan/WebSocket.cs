@@ -2,6 +2,8 @@ using System;
 using System.Collections;
 using System.Collections.Generic;
 using System.IO;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography.X509Certificates;
 using System.Threading;
 using System.Threading.Tasks;
 
@@ -46,6 +48,47 @@ namespace CtrlChan
                 _owner.ThrowIfDisposed();
                 IntPtr p;
                 Errors.Check(NativeMethods.ctrlchan_websocket_get_protocol(_owner.Handle, out p), "ctrlchan_websocket_get_protocol", _owner.TypeName);
+                return Utf8.Decode(p) ?? "";
+            }
+        }
+
+        /// <summary>The server's certificate of the latest wss:// connection (null before one opened,
+        /// and for ws://), like Windows' <c>ServerCertificate</c>.</summary>
+        public X509Certificate2 ServerCertificate
+        {
+            get
+            {
+                _owner.ThrowIfDisposed();
+                IntPtr der;
+                UIntPtr len;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_peer_certificate(_owner.Handle, out der, out len), "ctrlchan_websocket_get_peer_certificate", _owner.TypeName);
+                if (der == IntPtr.Zero || len == UIntPtr.Zero) return null;
+                var bytes = new byte[(int)len];
+                Marshal.Copy(der, bytes, 0, bytes.Length);
+                return new X509Certificate2(bytes);
+            }
+        }
+
+        /// <summary>The negotiated TLS version ("TLSv1.3", "TLSv1.2"), "" before a wss:// connection opened.</summary>
+        public string TlsVersion
+        {
+            get
+            {
+                _owner.ThrowIfDisposed();
+                IntPtr p;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_tls_version(_owner.Handle, out p), "ctrlchan_websocket_get_tls_version", _owner.TypeName);
+                return Utf8.Decode(p) ?? "";
+            }
+        }
+
+        /// <summary>The negotiated cipher suite's IANA name ("TLS_AES_128_GCM_SHA256"), "" if none.</summary>
+        public string TlsCipherSuite
+        {
+            get
+            {
+                _owner.ThrowIfDisposed();
+                IntPtr p;
+                Errors.Check(NativeMethods.ctrlchan_websocket_get_tls_cipher_suite(_owner.Handle, out p), "ctrlchan_websocket_get_tls_cipher_suite", _owner.TypeName);
                 return Utf8.Decode(p) ?? "";
             }
         }
@@ -129,6 +172,88 @@ namespace CtrlChan
             {
                 Errors.Check(NativeMethods.ctrlchan_websocket_add_trusted_ca_pem(Owner.Handle, p, (UIntPtr)b.Length), "ctrlchan_websocket_add_trusted_ca_pem", Owner.TypeName);
             }
+        }
+
+        private string _proxy;
+        private X509Certificate2 _clientCertificate;
+        private readonly List<string> _pins = new List<string>();
+
+        /// <summary>The proxy for every connect and reconnect: "http://[user:pass@]host:port" (HTTP CONNECT),
+        /// "socks5://..." (local DNS), "socks5h://..." (proxy DNS), or "" for direct. null (default): from the
+        /// environment like curl (wss_proxy/ws_proxy, https_proxy/http_proxy, all_proxy, no_proxy). A refusal,
+        /// wrong credentials or an unreachable proxy throws <see cref="ProxyFailedException"/>. Reads back
+        /// the value set here.</summary>
+        public string Proxy
+        {
+            get { Owner.ThrowIfDisposed(); return _proxy; }
+            set
+            {
+                if (value == null) throw new ArgumentNullException("value", "use \"\" for a direct connection");
+                Owner.ThrowIfDisposed();
+                Errors.Check(NativeMethods.ctrlchan_websocket_set_proxy(Owner.Handle, Utf8.Encode(value, "value")), "ctrlchan_websocket_set_proxy", Owner.TypeName);
+                _proxy = value;
+            }
+        }
+
+        /// <summary>Sets <see cref="Proxy"/> from a Uri (http, socks5 or socks5h; user info = credentials).</summary>
+        public void SetProxy(Uri proxy)
+        {
+            if (proxy == null) throw new ArgumentNullException("proxy");
+            Proxy = proxy.OriginalString;
+        }
+
+        /// <summary>Windows' <c>ClientCertificate</c>: offered when a wss:// server asks for one (mutual TLS).
+        /// The certificate must carry its private key (HasPrivateKey); the key is exported to the native
+        /// layer as PEM. On Mono only RSA keys can be exported; for ECDSA keys use
+        /// <see cref="SetClientCertificatePem"/>.</summary>
+        public X509Certificate2 ClientCertificate
+        {
+            get { Owner.ThrowIfDisposed(); return _clientCertificate; }
+            set
+            {
+                if (value == null) throw new ArgumentNullException("value");
+                if (!value.HasPrivateKey) throw new ArgumentException("the client certificate has no private key", "value");
+                string keyPem = Pem.PrivateKey(value);
+                SetClientCertificatePem(Pem.Certificate(value.RawData), keyPem);
+                _clientCertificate = value;
+            }
+        }
+
+        /// <summary>The client certificate chain (PEM, leaf first) and its private key (PEM: PKCS#8, SEC1 or
+        /// RSA). A key that does not belong to the certificate throws ArgumentException at once.</summary>
+        public unsafe void SetClientCertificatePem(string certificateChainPem, string privateKeyPem)
+        {
+            if (certificateChainPem == null) throw new ArgumentNullException("certificateChainPem");
+            if (privateKeyPem == null) throw new ArgumentNullException("privateKeyPem");
+            Owner.ThrowIfDisposed();
+            byte[] c = System.Text.Encoding.UTF8.GetBytes(certificateChainPem);
+            byte[] k = System.Text.Encoding.UTF8.GetBytes(privateKeyPem);
+            try
+            {
+                fixed (byte* cp = c)
+                fixed (byte* kp = k)
+                {
+                    Errors.Check(NativeMethods.ctrlchan_websocket_set_client_certificate_pem(Owner.Handle, cp, (UIntPtr)c.Length, kp, (UIntPtr)k.Length),
+                        "ctrlchan_websocket_set_client_certificate_pem", Owner.TypeName);
+                }
+            }
+            finally
+            {
+                Array.Clear(k, 0, k.Length);
+            }
+        }
+
+        /// <summary>Public-key pins added so far (curl's "sha256//base64" form).</summary>
+        public IList<string> PinnedPublicKeys { get { return _pins.AsReadOnly(); } }
+
+        /// <summary>Pins the server's public key ("sha256//base64 of the SubjectPublicKeyInfo's SHA-256"; several
+        /// joined by ';'): the server's key must match one, in addition to normal verification.</summary>
+        public void AddPinnedPublicKey(string pin)
+        {
+            if (pin == null) throw new ArgumentNullException("pin");
+            Owner.ThrowIfDisposed();
+            Errors.Check(NativeMethods.ctrlchan_websocket_add_pinned_public_key(Owner.Handle, Utf8.Encode(pin, "pin")), "ctrlchan_websocket_add_pinned_public_key", Owner.TypeName);
+            _pins.Add(pin);
         }
 
         /// <summary>Limit for ConnectAsync (default 30 s). Kept here: it is an argument of each native
@@ -475,7 +600,7 @@ namespace CtrlChan
             var tcs = TakePendingConnect();
             if (tcs == null) return false;
             if (e.Kind == ControlChannelEventKind.Connected) tcs.TrySetResult(true);
-            else tcs.TrySetException(new CtrlChanException(e.Result == CtrlChanResult.Ok ? CtrlChanResult.ConnectFailed : e.Result, e.Reason));
+            else tcs.TrySetException(Errors.Native(e.Result == CtrlChanResult.Ok ? CtrlChanResult.ConnectFailed : e.Result, e.Reason));
             return true;
         }
 

@@ -68,6 +68,7 @@ from ._websocket import (
     MessageWebSocketControl,
     StreamWebSocket,
     StreamWebSocketControl,
+    WebSocketInformation,
     WebSocketStatistics,
 )
 
@@ -81,6 +82,7 @@ __all__ = [
     "StreamWebSocket",
     "MessageWebSocketControl",
     "StreamWebSocketControl",
+    "WebSocketInformation",
     "WebSocketStatistics",
     "ControlChannelTrigger",
     "ChannelStatistics",

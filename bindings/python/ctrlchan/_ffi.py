@@ -213,6 +213,12 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_websocket_get_ignore_certificate_errors": (c_result, [c_handle, _P(c_bool)]),
     "ctrlchan_websocket_get_supported_protocol_count": (c_result, [c_handle, _P(c_size_t)]),
     "ctrlchan_websocket_get_supported_protocol": (c_result, [c_handle, c_size_t, _P(c_char_p)]),
+    "ctrlchan_websocket_set_proxy": (c_result, [c_handle, c_char_p]),
+    "ctrlchan_websocket_set_client_certificate_pem": (c_result, [c_handle, c_char_p, c_size_t, c_char_p, c_size_t]),
+    "ctrlchan_websocket_add_pinned_public_key": (c_result, [c_handle, c_char_p]),
+    "ctrlchan_websocket_get_peer_certificate": (c_result, [c_handle, _P(c_void_p), _P(c_size_t)]),
+    "ctrlchan_websocket_get_tls_version": (c_result, [c_handle, _P(c_char_p)]),
+    "ctrlchan_websocket_get_tls_cipher_suite": (c_result, [c_handle, _P(c_char_p)]),
     "ctrlchan_websocket_set_event_mask": (c_result, [c_handle, c_uint32]),
     "ctrlchan_websocket_get_event_mask": (c_result, [c_handle, _P(c_uint32)]),
     # channel

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from ctypes import byref, c_bool, c_char_p, c_size_t, c_uint32, c_void_p
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple, Union
+from ctypes import string_at
+from typing import Callable, Iterable, List, Optional, Tuple, Union
 
 from . import _ffi
 from ._callbacks import install_event_handler
@@ -22,6 +23,7 @@ __all__ = [
     "StreamWebSocket",
     "MessageWebSocketControl",
     "StreamWebSocketControl",
+    "WebSocketInformation",
     "WebSocketStatistics",
 ]
 
@@ -145,6 +147,110 @@ class _WebSocketControl:
         """Trust the PEM certificate(s) as extra roots for ``wss://`` (before connect)."""
         self._ws.add_trusted_ca_pem(pem)
 
+    # --- real networks (before connect) ---------------------------------------------------
+
+    @property
+    def proxy(self) -> Optional[str]:
+        """The proxy for every connect and reconnect: ``"http://[user:pass@]host:port"`` (HTTP
+        CONNECT), ``"socks5://…"`` (local DNS), ``"socks5h://…"`` (proxy DNS), or ``""`` for
+        direct. ``None`` (default): from the environment like curl and python-websockets
+        (``wss_proxy``/``ws_proxy``, ``https_proxy``/``http_proxy``, ``all_proxy``, ``no_proxy``).
+        Failures raise ``ProxyFailedError``; credentials never appear in messages. Reads back the
+        value set here (the library has no getter)."""
+        self._ws._handle()
+        return self._ws._proxy
+
+    @proxy.setter
+    def proxy(self, uri: str) -> None:
+        check(
+            _ffi.lib.ctrlchan_websocket_set_proxy(self._ws._handle(), to_cstr(uri, "proxy")),
+            "ctrlchan_websocket_set_proxy",
+        )
+        self._ws._proxy = uri
+
+    @property
+    def client_certificate(self) -> Optional[bytes]:
+        """The client certificate chain (PEM) offered for mutual TLS, or None. Set it with
+        ``(chain_pem, key_pem)``: the chain (leaf first) and its PKCS#8, SEC1 or RSA private key;
+        a key that does not belong to the certificate raises ``InvalidArgumentError`` at once."""
+        self._ws._handle()
+        return self._ws._client_chain
+
+    @client_certificate.setter
+    def client_certificate(self, value: Tuple[Union[str, bytes], Union[str, bytes]]) -> None:
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise TypeError("client_certificate must be a (chain_pem, key_pem) tuple")
+        chain, key = (v.encode("ascii") if isinstance(v, str) else to_bytes(v, "pem") for v in value)
+        check(
+            _ffi.lib.ctrlchan_websocket_set_client_certificate_pem(self._ws._handle(), chain, len(chain), key, len(key)),
+            "ctrlchan_websocket_set_client_certificate_pem",
+        )
+        self._ws._client_chain = chain
+
+    @property
+    def pinned_public_keys(self) -> Tuple[str, ...]:
+        """Public-key pins, curl's ``"sha256//<base64>"`` form: with any set, the server's key must
+        match one (in addition to normal verification). Assigning a sequence adds its pins (pins
+        cannot be removed); see also :meth:`add_pinned_public_key`."""
+        self._ws._handle()
+        return tuple(self._ws._pins)
+
+    @pinned_public_keys.setter
+    def pinned_public_keys(self, pins: Iterable[str]) -> None:
+        pins = [pins] if isinstance(pins, str) else list(pins)
+        missing = [p for p in self._ws._pins if p not in pins]
+        if missing:
+            raise ValueError("pins cannot be removed once added")
+        for p in pins:
+            if p not in self._ws._pins:
+                self.add_pinned_public_key(p)
+
+    def add_pinned_public_key(self, pin: str) -> None:
+        """Add a pin (``"sha256//<base64>"``; several joined by ``;``) before connect."""
+        check(
+            _ffi.lib.ctrlchan_websocket_add_pinned_public_key(self._ws._handle(), to_cstr(pin, "pin")),
+            "ctrlchan_websocket_add_pinned_public_key",
+        )
+        self._ws._pins.append(pin)
+
+
+class WebSocketInformation:
+    """Windows ``MessageWebSocketInformation``: what the connection negotiated."""
+
+    def __init__(self, ws: "_WebSocket") -> None:
+        self._ws = ws
+
+    @property
+    def protocol(self) -> str:
+        """The subprotocol the server chose ("" if none)."""
+        return self._ws.protocol
+
+    @property
+    def server_certificate(self) -> Optional[bytes]:
+        """The server's leaf certificate (DER) of the latest ``wss://`` connection, or None."""
+        der = c_void_p()
+        n = c_size_t()
+        check(
+            _ffi.lib.ctrlchan_websocket_get_peer_certificate(self._ws._handle(), byref(der), byref(n)),
+            "ctrlchan_websocket_get_peer_certificate",
+        )
+        return string_at(der.value, n.value) if der.value and n.value else None
+
+    def _text(self, name: str) -> str:
+        out = c_char_p()
+        check(getattr(_ffi.lib, name)(self._ws._handle(), byref(out)), name)
+        return _ffi.decode(out.value)
+
+    @property
+    def tls_version(self) -> str:
+        """``"TLSv1.3"``/``"TLSv1.2"`` for ``wss://`` ("" before connect and for ``ws://``)."""
+        return self._text("ctrlchan_websocket_get_tls_version")
+
+    @property
+    def tls_cipher_suite(self) -> str:
+        """The IANA cipher suite name, e.g. ``"TLS_AES_128_GCM_SHA256"`` ("" if none)."""
+        return self._text("ctrlchan_websocket_get_tls_cipher_suite")
+
 
 class MessageWebSocketControl(_WebSocketControl):
     """Windows ``MessageWebSocketControl``."""
@@ -181,6 +287,9 @@ class _WebSocket(Handle):
             raise TypeError(f"runtime must be a Runtime, not {type(runtime).__name__}")
         self._runtime = runtime
         self._on_event: Optional[EventHandler] = None
+        self._proxy: Optional[str] = None
+        self._client_chain: Optional[bytes] = None
+        self._pins: List[str] = []
         out = c_void_p()
         check(
             _ffi.lib.ctrlchan_websocket_new(runtime._handle(), int(self._kind), byref(out)),
@@ -198,6 +307,12 @@ class _WebSocket(Handle):
     @property
     def runtime(self) -> Runtime:
         return self._runtime
+
+    @property
+    def information(self) -> WebSocketInformation:
+        """What the connection negotiated: subprotocol, server certificate, TLS version, cipher."""
+        self._handle()
+        return WebSocketInformation(self)
 
     # --- options ---------------------------------------------------------------------------
 

@@ -125,6 +125,9 @@ impl fmt::Debug for ProxyHandshake {
 const SOCKS_NO_AUTH: u8 = 0x00;
 const SOCKS_USER_PASS: u8 = 0x02;
 const SOCKS_NO_ACCEPTABLE: u8 = 0xFF;
+/// The `http_status` a SOCKS5 authentication failure carries: the same meaning as HTTP's 407
+/// (other credentials are needed), so the reconnect rules treat both alike.
+pub(crate) const SOCKS_AUTH_STATUS: u16 = 407;
 
 impl ProxyHandshake {
     /// Starts the handshake with `proxy` for a tunnel to `target`; the first bytes to send are in
@@ -226,6 +229,18 @@ impl ProxyHandshake {
         ))
     }
 
+    /// The error for a proxy that did not finish its handshake within the connect timeout
+    /// (`PROXY_FAILED`, retried by a reconnect policy like an unreachable proxy).
+    pub fn timed_out_error(&self, timeout_ms: u32) -> Error {
+        proxy_failed(format!(
+            "the proxy {} did not complete the {} handshake for {} within {timeout_ms} ms (after {} bytes from it)",
+            self.proxy,
+            self.protocol_name(),
+            self.target,
+            self.received
+        ))
+    }
+
     fn protocol_name(&self) -> &'static str {
         match self.state {
             State::HttpHead { .. } => "HTTP CONNECT",
@@ -279,7 +294,8 @@ impl ProxyHandshake {
                                      proxy URI",
                                     self.proxy
                                 )
-                            }))
+                            })
+                            .with_http_status(SOCKS_AUTH_STATUS))
                         }
                         m => {
                             return Err(proxy_failed(format!(
@@ -300,7 +316,8 @@ impl ProxyHandshake {
                         return Err(proxy_failed(format!(
                             "the SOCKS5 proxy {} rejected the user name and password (status 0x{status:02x})",
                             self.proxy
-                        )));
+                        ))
+                        .with_http_status(SOCKS_AUTH_STATUS));
                     }
                     self.send_socks_connect();
                 }
@@ -442,13 +459,15 @@ impl ProxyHandshake {
                     return Err(proxy_failed(format!(
                         "the proxy {} {wants} for the tunnel to {}{hint}: {status_line}",
                         self.proxy, self.target
-                    )));
+                    ))
+                    .with_http_status(code));
                 }
                 _ => {
                     return Err(proxy_failed(format!(
                         "the proxy {} refused the tunnel to {}: {status_line}",
                         self.proxy, self.target
-                    )))
+                    ))
+                    .with_http_status(code))
                 }
             }
         }

@@ -8,6 +8,7 @@
 //! - [`reconnect`]: the retry table and the backoff schedule.
 //! - [`proxy`]: proxy URIs, the environment rules, HTTP CONNECT and SOCKS5 (not wired in yet).
 //! - [`tls_identity`]: client certificates, public-key pins (not wired in yet).
+//! - [`adaptive`]: the adaptive keep-alive learner, network key and state format.
 
 pub mod adaptive;
 pub mod handshake;

@@ -229,13 +229,14 @@ impl Reactor {
     fn adaptive_drive(&mut self, c: &mut Conn, input: impl FnOnce(&mut Tracker, u64) -> Outcome) {
         let Some(ch) = c.ws.channel() else { return };
         let Some(template) = c.template.as_ref() else { return };
+        let mut a = ch.adaptive.lock();
+        // Not adaptive: one lock and nothing else per pong.
+        let Some((min, max)) = a.range else { return };
         let host = host_key(&template.host, template.port);
         let prefer_v6 = template.host.parse::<std::net::Ipv6Addr>().is_ok();
         let shared = self.rt.adaptive.clone();
         let now_ms = shared.now_ms();
         let mut moves: Vec<u32> = Vec::new();
-        let mut a = ch.adaptive.lock();
-        let Some((min, max)) = a.range else { return };
         let bounds = (min, max.min(ch.server_keepalive_interval_ms()).max(min));
         if a.tracker.as_ref().is_none_or(|t| t.host() != host) {
             let network = shared.network_key(prefer_v6);

@@ -10,7 +10,7 @@ use super::websocket::WebSocket;
 use crate::error::{Error, Result};
 use crate::runtime::sockopt::arm_kernel_keepalive;
 use crate::runtime::{Cmd, RtShared};
-use crate::state::channel::check_interval;
+use crate::state::channel::{check_adaptive_range, check_interval};
 use crate::state::{ChannelShared, Event, Handler, KeepAlive};
 use crate::types::{ChannelStats, EventKind, KeepAliveMode, ReconnectPolicy, ResourceType, Status, WebSocketState};
 
@@ -205,12 +205,56 @@ impl Channel {
         Ok(status)
     }
 
-    /// Lowers the network keep-alive interval (halves it, not below 100 ms).
+    /// Lowers the network keep-alive interval (halves it, not below 100 ms). With adaptive
+    /// keep-alive on, the learner is told instead (the current value becomes its upper bound
+    /// and the interval halves, not below `min`), on the runtime thread.
     pub fn decrease_network_keepalive_interval(&self) -> Result<()> {
         self.st.ensure_open()?;
-        self.st.halve_network_interval();
+        {
+            let mut a = self.st.adaptive.lock();
+            if a.range.is_some() {
+                a.pending_decreases = a.pending_decreases.saturating_add(1);
+            } else {
+                drop(a);
+                self.st.halve_network_interval();
+            }
+        }
         self.reschedule();
         Ok(())
+    }
+
+    /// Adaptive keep-alive (beyond Windows): learn the network interval between `min_ms` and
+    /// `min(max_ms, server interval)` (see [`crate::protocol::adaptive`]); `0, 0` turns it off
+    /// (the network interval is the server interval again). Any thread, any time.
+    pub fn set_adaptive_keepalive(&self, min_ms: u32, max_ms: u32) -> Result<()> {
+        self.st.ensure_open()?;
+        if (min_ms, max_ms) == (0, 0) {
+            let mut a = self.st.adaptive.lock();
+            a.range = None;
+            a.pending_decreases = 0;
+            if let Some(t) = a.tracker.take() {
+                self.rt.adaptive.remember(&t);
+            }
+            drop(a);
+            self.st.store_network_interval(self.st.server_keepalive_interval_ms());
+        } else {
+            check_adaptive_range(min_ms, max_ms)?;
+            let mut a = self.st.adaptive.lock();
+            a.range = Some((min_ms, max_ms));
+            let fresh = a.tracker.is_none();
+            drop(a);
+            // The learner starts at min (the runtime thread moves it to a remembered value);
+            // a running one is clamped to the new range at once, and by the learner after.
+            let now = self.st.current_keepalive_interval_ms();
+            self.st.store_network_interval(if fresh { min_ms } else { now.clamp(min_ms, max_ms) });
+        }
+        self.reschedule();
+        Ok(())
+    }
+
+    /// The adaptive keep-alive range, `None` when off.
+    pub fn adaptive_keepalive(&self) -> Option<(u32, u32)> {
+        self.st.adaptive_range()
     }
 
     pub fn flush_transport(&self, timeout: Duration) -> Result<()> {

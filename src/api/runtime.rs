@@ -93,6 +93,25 @@ impl Runtime {
         self.shared.send(crate::runtime::Cmd::CheckClock)
     }
 
+    /// Names the file where learned adaptive keep-alive intervals are kept across runs (None:
+    /// in memory only) and loads it at once. A missing file is created on the first save; a
+    /// malformed one is ignored with a warning ([`Runtime::adaptive_warnings`]) and replaced on
+    /// the next save. Saved off the runtime thread at most every 10 s, and at shutdown.
+    pub fn set_state_file(&self, path: Option<&std::path::Path>) -> Result<()> {
+        self.shared.adaptive.set_state_file(path.filter(|p| !p.as_os_str().is_empty()).map(|p| p.to_path_buf()));
+        Ok(())
+    }
+
+    pub fn state_file(&self) -> Option<std::path::PathBuf> {
+        self.shared.adaptive.state_file()
+    }
+
+    /// Warnings about the state file (malformed, unreadable, cannot save), oldest first; also
+    /// written to stderr until the crate has a log facade.
+    pub fn adaptive_warnings(&self) -> Vec<String> {
+        self.shared.adaptive.warnings()
+    }
+
     pub fn stats(&self) -> RuntimeStats {
         let c = &self.shared.counters;
         RuntimeStats {
@@ -118,6 +137,8 @@ impl Runtime {
         if let Some(h) = handle {
             let _ = h.join();
         }
+        // Learned intervals are kept: the last changes are saved now, synchronously.
+        self.shared.adaptive.final_save();
         // The reactor already did this on its way out; again in case it never started.
         self.shared.release_all();
         Ok(())

@@ -11,6 +11,7 @@
 // not `unsafe fn` on the Rust side.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
+pub mod adaptive;
 mod args;
 pub(crate) mod boundary;
 pub mod channel;

@@ -9,6 +9,7 @@
 //! - [`reconnect`]: the retry table and the backoff schedule.
 //! - [`proxy`]: proxy URIs, the environment rules, HTTP CONNECT and SOCKS5 (driven by `runtime::connect`).
 //! - [`tls_identity`]: client certificates, public-key pins, session facts (used by `tls`).
+//! - [`adaptive`]: the adaptive keep-alive learner, network key and state format.
 
 pub mod adaptive;
 pub mod handshake;

@@ -1,8 +1,6 @@
 //! The I/O half of adaptive keep-alive, kept tiny: read the network key from `/proc`, load and
 //! atomically save the state file. Parsing and the learner itself are pure, in
 //! [`crate::protocol::adaptive`].
-// Wired into the reactor with issue 10 (see docs/ADAPTIVE.md); until then only tests call it.
-#![allow(dead_code)]
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};

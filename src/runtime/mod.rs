@@ -7,8 +7,10 @@
 //! - [`connect`]: TCP connect and the opening handshake, driven over the socket.
 //! - [`open`]: I/O of an open connection: messages in, data and keep-alives out, close.
 //! - [`schedule`]: keep-alive bookkeeping (outstanding pings, pong deadline, coalescing windows).
+//! - [`adaptive`]: adaptive keep-alive on the runtime thread, the learned-value memory and its file.
 //! - [`io`], [`stream`], [`sockopt`]: WouldBlock helpers, the plain/TLS byte stream, socket options.
 
+pub(crate) mod adaptive;
 pub(crate) mod adaptive_io;
 pub(crate) mod connect;
 pub(crate) mod io;
@@ -102,6 +104,8 @@ pub struct RtShared {
     pub(crate) injected_sleep_ms: AtomicU64,
     channels: Mutex<Vec<Weak<ChannelShared>>>,
     websockets: Mutex<Vec<Weak<WsShared>>>,
+    /// Adaptive keep-alive: learned values and the state file.
+    pub(crate) adaptive: Arc<adaptive::AdaptiveShared>,
 }
 
 impl RtShared {
@@ -245,6 +249,7 @@ pub(crate) fn start() -> Result<(Arc<RtShared>, JoinHandle<()>)> {
         injected_sleep_ms: AtomicU64::new(0),
         channels: Mutex::new(Vec::new()),
         websockets: Mutex::new(Vec::new()),
+        adaptive: adaptive::AdaptiveShared::new(),
     });
     let for_thread = shared.clone();
     let thread = std::thread::Builder::new()

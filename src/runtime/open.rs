@@ -108,11 +108,12 @@ impl Reactor {
             Message::Text(t) => self.push(c, MessageType::Utf8, Bytes::from(t)),
             Message::Binary(b) => self.push(c, MessageType::Binary, b),
             Message::Pong(p) => {
-                if let Some(rtt) = c.ka.pong(&p) {
+                if let Some((rtt, gap)) = c.ka.pong(&p) {
                     // The timer armed for the pong deadline is now useless: re-arm at the real
                     // next deadline so the idle channel costs no extra wake-up.
                     c.rearm = true;
                     c.probe = None;
+                    self.adaptive_ack(c, gap);
                     let rtt_us = rtt.as_micros().min(u64::MAX as u128) as u64;
                     self.rt.counters.keepalives_acked.fetch_add(1, Ordering::Relaxed);
                     if let Some(ch) = &c.ka.channel {
@@ -319,7 +320,7 @@ impl Reactor {
         let msg = match mode {
             KeepAliveMode::Ping => {
                 let seq = self.rt.ping_seq.fetch_add(1, Ordering::Relaxed);
-                c.ka.ping_sent(seq, now, pong_timeout_ms);
+                c.ka.ping_sent(seq, now, pong_timeout_ms, c.probe.is_some());
                 Message::Ping(Bytes::copy_from_slice(&seq.to_be_bytes()))
             }
             KeepAliveMode::UnsolicitedPong => Message::Pong(Bytes::new()),
@@ -405,6 +406,9 @@ impl Reactor {
         // A paused connection is not read, so a missing pong proves nothing (see `resume`).
         if !c.paused && c.ka.pong_deadline.is_some_and(|d| d <= now) {
             let to = c.ka.oldest_timeout_ms();
+            if let Some(gap) = c.ka.oldest_gap() {
+                self.adaptive_silent_death(c, gap);
+            }
             let ev = disconnect_event(
                 c,
                 ResultCode::Timeout,

@@ -155,11 +155,23 @@ impl Reactor {
     /// Sends every channel's transport a keep-alive now; dead ones reconnect at once.
     fn probe_all(&mut self, reason: ResetReason) {
         log::info!(target: "ctrlchan", "{reason:?}: probing every channel now");
+        self.adaptive_network_changed();
         for idx in 0..self.conns.len() {
             let bound = matches!(&self.conns[idx], Some(c) if c.ws.channel().is_some());
             if bound {
                 self.with_slot(idx, |r, c, _| r.probe(c, reason));
             }
+        }
+    }
+
+    /// Network change or resume: read the network key once; if it changed, every adaptive
+    /// channel switches to what is learned for the new network (before the probe goes out).
+    fn adaptive_network_changed(&mut self) {
+        if !self.rt.adaptive.refresh_network() {
+            return;
+        }
+        for idx in 0..self.conns.len() {
+            self.with_slot(idx, |r, c, _| r.adaptive_sync(c));
         }
     }
 
@@ -342,16 +354,20 @@ impl Reactor {
                 Cmd::EnableKeepalive(ws, ch) => {
                     let bound = ws.channel().is_some_and(|b| Arc::ptr_eq(&b, &ch));
                     if !ch.is_closed() && bound {
-                        self.with_ws(&ws, |_, c, _| {
+                        self.with_ws(&ws, |r, c, _| {
                             if matches!(c.life, Life::Open { .. }) {
                                 c.ka.enable(ch);
+                                r.adaptive_sync(c);
                             }
                         });
                     }
                 }
                 Cmd::DisableKeepalive(ws) => self.with_ws(&ws, |_, c, _| c.ka.disable()),
                 Cmd::RunKeepalive(ws, mode, to) => self.with_ws(&ws, |r, c, _| r.send_keepalive(c, mode, to)),
-                Cmd::Reschedule(ws) => self.with_ws(&ws, |_, c, _| c.rearm = true),
+                Cmd::Reschedule(ws) => self.with_ws(&ws, |r, c, _| {
+                    c.rearm = true;
+                    r.adaptive_sync(c);
+                }),
                 Cmd::Deliver(ev) => self.rt.deliver(*ev),
                 Cmd::CheckClock => self.check_clock(),
                 Cmd::Shutdown => self.shutdown = true,

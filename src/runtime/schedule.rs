@@ -12,12 +12,38 @@ use crate::types::KeepAliveMode;
 /// Outstanding keep-alive pings remembered per connection.
 pub(crate) const MAX_OUTSTANDING: usize = 16;
 
+/// One outstanding keep-alive ping.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ping {
+    seq: u64,
+    sent: Instant,
+    timeout_ms: u32,
+    /// What it can prove for adaptive keep-alive (see [`IdleGap`]).
+    pub gap: IdleGap,
+}
+
+/// How idle the connection was when a ping went out (adaptive keep-alive's evidence).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct IdleGap {
+    /// Since the last byte in either direction: what an ack proves (the weakest claim, valid
+    /// under a NAT that also refreshes its mapping on inbound traffic).
+    pub any_ms: u32,
+    /// Since the last byte we sent: what a silent death proves (RFC 4787 REQ-6).
+    pub out_ms: u32,
+    /// A network-change or resume probe (its death says nothing about the idle timeout).
+    pub probe: bool,
+}
+
+fn ms_between(later: Instant, earlier: Instant) -> u32 {
+    later.saturating_duration_since(earlier).as_millis().min(u32::MAX as u128) as u32
+}
+
 /// One connection's keep-alive state.
 pub(crate) struct KeepAliveBook {
     /// The channel whose schedule this connection follows (None: keep-alives off).
     pub channel: Option<Arc<ChannelShared>>,
-    /// (ping sequence number, sent at, pong timeout ms), oldest first.
-    outstanding: VecDeque<(u64, Instant, u32)>,
+    /// Unanswered pings, oldest first.
+    outstanding: VecDeque<Ping>,
     pub pong_deadline: Option<Instant>,
     pub last_outbound: Instant,
     /// When anything (data, pong, ping, close) last arrived: the peer's last sign of life.
@@ -53,37 +79,53 @@ impl KeepAliveBook {
 
     /// A keep-alive ping went out. The oldest unanswered ping keeps its deadline: with the list
     /// full the newest is sent but not tracked, so the deadline never moves later.
-    pub fn ping_sent(&mut self, seq: u64, now: Instant, pong_timeout_ms: u32) {
+    /// Call before `last_outbound` moves to `now`; `probe` marks network-change/resume probes.
+    pub fn ping_sent(&mut self, seq: u64, now: Instant, pong_timeout_ms: u32, probe: bool) {
         if self.outstanding.len() < MAX_OUTSTANDING {
-            self.outstanding.push_back((seq, now, pong_timeout_ms));
+            let gap = IdleGap {
+                any_ms: ms_between(now, self.last_outbound.max(self.last_inbound)),
+                out_ms: ms_between(now, self.last_outbound),
+                probe,
+            };
+            self.outstanding.push_back(Ping { seq, sent: now, timeout_ms: pong_timeout_ms, gap });
         }
         let due = now + Duration::from_millis(pong_timeout_ms as u64);
         self.pong_deadline = Some(self.pong_deadline.map_or(due, |d| d.min(due)));
     }
 
-    /// A pong arrived. `Some(rtt)` if it answers an outstanding ping (that ping and every older
-    /// one are settled); `None` for unsolicited or unknown pongs.
-    pub fn pong(&mut self, payload: &[u8]) -> Option<Duration> {
+    /// A pong arrived. `Some((rtt, gap))` if it answers an outstanding ping (that ping and
+    /// every older one are settled; `gap` is the answered ping's); `None` for unsolicited or
+    /// unknown pongs.
+    pub fn pong(&mut self, payload: &[u8]) -> Option<(Duration, IdleGap)> {
         let raw: [u8; 8] = payload.try_into().ok()?;
         let seq = u64::from_be_bytes(raw);
-        let pos = self.outstanding.iter().position(|o| o.0 == seq)?;
-        let sent = self.outstanding[pos].1;
+        let pos = self.outstanding.iter().position(|o| o.seq == seq)?;
+        let ping = self.outstanding[pos];
         self.outstanding.drain(..=pos);
-        self.pong_deadline = self.outstanding.iter().map(|o| o.1 + Duration::from_millis(o.2 as u64)).min();
-        Some(sent.elapsed())
+        self.pong_deadline = self.next_pong_deadline();
+        Some((ping.sent.elapsed(), ping.gap))
+    }
+
+    fn next_pong_deadline(&self) -> Option<Instant> {
+        self.outstanding.iter().map(|o| o.sent + Duration::from_millis(o.timeout_ms as u64)).min()
+    }
+
+    /// The idle gap of the oldest unanswered ping (the one whose pong timed out).
+    pub fn oldest_gap(&self) -> Option<IdleGap> {
+        self.outstanding.front().map(|o| o.gap)
     }
 
     /// Gives the outstanding pings a fresh deadline from `now` (after a pause in reading).
     pub fn restart_pong_deadline(&mut self, now: Instant) {
         for o in self.outstanding.iter_mut() {
-            o.1 = now;
+            o.sent = now;
         }
-        self.pong_deadline = self.outstanding.iter().map(|o| o.1 + Duration::from_millis(o.2 as u64)).min();
+        self.pong_deadline = self.next_pong_deadline();
     }
 
     /// Pong timeout of the oldest unanswered ping, in ms (0 if none).
     pub fn oldest_timeout_ms(&self) -> u32 {
-        self.outstanding.front().map(|o| o.2).unwrap_or(0)
+        self.outstanding.front().map(|o| o.timeout_ms).unwrap_or(0)
     }
 
     /// The channel's interval while keep-alives run.
@@ -160,8 +202,8 @@ mod tests {
     fn pong_settles_its_ping_and_older_ones() {
         let now = Instant::now();
         let mut b = KeepAliveBook::new(now);
-        b.ping_sent(1, now, 100);
-        b.ping_sent(2, now + Duration::from_millis(50), 100);
+        b.ping_sent(1, now, 100, false);
+        b.ping_sent(2, now + Duration::from_millis(50), 100, false);
         assert_eq!(b.pong_deadline, Some(now + Duration::from_millis(100)));
         assert!(b.pong(&9u64.to_be_bytes()).is_none());
         assert!(b.pong(b"short").is_none());
@@ -175,7 +217,7 @@ mod tests {
         let now = Instant::now();
         let mut b = KeepAliveBook::new(now);
         for i in 0..(MAX_OUTSTANDING as u64 + 5) {
-            b.ping_sent(i, now + Duration::from_millis(i), 10);
+            b.ping_sent(i, now + Duration::from_millis(i), 10, false);
         }
         assert_eq!(b.pong_deadline, Some(now + Duration::from_millis(10)));
     }
@@ -194,12 +236,27 @@ mod tests {
         let i = Duration::from_secs(1);
         b.last_outbound = now + Duration::from_millis(900);
         assert_eq!(b.keepalive_deadline(), Some(now + i), "silent peer: probe an interval after inbound");
-        b.ping_sent(7, now + i, 500);
+        b.ping_sent(7, now + i, 500, false);
         b.last_outbound = now + i;
         assert_eq!(b.keepalive_deadline(), Some(now + i + i), "probe out: outbound rule only");
         b.last_inbound = now + Duration::from_millis(1200);
         assert!(b.pong(&7u64.to_be_bytes()).is_some());
         assert_eq!(b.keepalive_deadline(), Some(now + i + i));
+    }
+
+    #[test]
+    fn pings_carry_their_idle_gaps() {
+        let now = Instant::now();
+        let mut b = KeepAliveBook::new(now);
+        b.last_inbound = now + Duration::from_millis(300);
+        let at = now + Duration::from_millis(1000);
+        b.ping_sent(1, at, 100, false);
+        b.last_outbound = at;
+        b.ping_sent(2, at + Duration::from_millis(10), 100, true);
+        assert_eq!(b.oldest_gap(), Some(IdleGap { any_ms: 700, out_ms: 1000, probe: false }));
+        let (_, gap) = b.pong(&2u64.to_be_bytes()).expect("answers ping 2");
+        assert_eq!(gap, IdleGap { any_ms: 10, out_ms: 10, probe: true });
+        assert_eq!(b.oldest_gap(), None);
     }
 
     #[test]

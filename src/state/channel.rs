@@ -12,6 +12,7 @@ use super::event::{Handler, EVENT_MASK_DEFAULT};
 use super::keepalive::KeepAlive;
 use super::websocket::WsShared;
 use crate::error::{Error, Result};
+use crate::protocol::adaptive::tracker::Tracker;
 use crate::types::{ChannelStats, ReconnectPolicy, ResourceType, Status};
 
 /// Shortest server keep-alive interval, in ms.
@@ -56,6 +57,31 @@ pub fn check_interval(ms: u32) -> Result<()> {
     Ok(())
 }
 
+/// Checks an adaptive keep-alive range (`0, 0` = off is checked by the caller).
+pub fn check_adaptive_range(min_ms: u32, max_ms: u32) -> Result<()> {
+    if min_ms < MIN_INTERVAL_MS || min_ms > max_ms || max_ms > MAX_INTERVAL_MS {
+        return Err(Error::invalid_argument(format!(
+            "adaptive keep-alive range {min_ms}..{max_ms} ms: need {MIN_INTERVAL_MS} <= min <= max <= {MAX_INTERVAL_MS} ms (or 0, 0 = off)"
+        )));
+    }
+    Ok(())
+}
+
+/// A channel's adaptive keep-alive: the range the app asked for and, once the runtime thread
+/// built it, the learner filed under (network, server host). It lives with the channel, so it
+/// survives reconnects of its transport.
+#[derive(Default)]
+pub(crate) struct Adaptive {
+    /// `(min_ms, max_ms)` while on.
+    pub range: Option<(u32, u32)>,
+    /// Built by the runtime thread when the transport's server host is known.
+    pub tracker: Option<Tracker>,
+    /// The bounds the learner was last given: `(min, min(max, server interval))`.
+    pub bounds: (u32, u32),
+    /// `decrease_network_keepalive_interval` calls not yet fed to the learner.
+    pub pending_decreases: u32,
+}
+
 /// What a channel is, shared by its handle and the runtime thread.
 pub struct ChannelShared {
     id: CString,
@@ -75,6 +101,8 @@ pub struct ChannelShared {
     pub(crate) event_mask: AtomicU32,
     reconnect: Mutex<Option<ReconnectPolicy>>,
     pub(crate) stats: StatCounters,
+    /// Adaptive keep-alive; the learner is only driven by the runtime thread.
+    pub(crate) adaptive: Mutex<Adaptive>,
 }
 
 impl ChannelShared {
@@ -107,6 +135,7 @@ impl ChannelShared {
             event_mask: AtomicU32::new(EVENT_MASK_DEFAULT),
             reconnect: Mutex::new(None),
             stats: StatCounters::default(),
+            adaptive: Mutex::new(Adaptive::default()),
         }))
     }
 
@@ -129,10 +158,21 @@ impl ChannelShared {
     pub(crate) fn effective_interval(&self) -> Duration {
         Duration::from_millis(self.current_keepalive_interval_ms() as u64)
     }
-    /// Sets the server interval; the network interval restarts from it.
+    /// Sets the server interval; the network interval restarts from it (with adaptive
+    /// keep-alive on, the learned value stays and the runtime thread clamps it).
     pub(crate) fn store_server_interval(&self, ms: u32) {
         self.server_interval_ms.store(ms, Ordering::Release);
-        self.network_interval_ms.store(ms, Ordering::Release);
+        if self.adaptive.lock().range.is_none() {
+            self.network_interval_ms.store(ms, Ordering::Release);
+        }
+    }
+    /// Sets the network interval (adaptive keep-alive; disabling restores the server interval).
+    pub(crate) fn store_network_interval(&self, ms: u32) {
+        self.network_interval_ms.store(ms.max(MIN_INTERVAL_MS), Ordering::Release);
+    }
+    /// The adaptive keep-alive range, `None` when off.
+    pub fn adaptive_range(&self) -> Option<(u32, u32)> {
+        self.adaptive.lock().range
     }
     /// Halves the network interval, not below the minimum.
     pub(crate) fn halve_network_interval(&self) {

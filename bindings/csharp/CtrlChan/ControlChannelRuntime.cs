@@ -172,6 +172,28 @@ namespace CtrlChan
             }
         }
 
+        private string _stateFile;
+
+        /// <summary>Where learned adaptive keep-alive intervals are kept across runs (null: in
+        /// memory only, the default), so a restart does not probe from Minimum again. Setting it
+        /// loads the file at once; a missing file is created on the first save, a malformed one
+        /// is ignored (a "ctrlchan WARN" line on stderr) and replaced. Saved off the runtime
+        /// thread at most every 10 s and when the runtime is disposed.</summary>
+        public string StateFile
+        {
+            get { ThrowIfDisposed(); return _stateFile; }
+            set { SetStateFile(value); }
+        }
+
+        /// <summary>Same as setting <see cref="StateFile"/>; null or "" = in memory only.</summary>
+        public void SetStateFile(string path)
+        {
+            ThrowIfDisposed();
+            byte[] raw = string.IsNullOrEmpty(path) ? null : Utf8.Encode(path, "path");
+            Errors.Check(NativeMethods.ctrlchan_runtime_set_state_file(Handle, raw), "ctrlchan_runtime_set_state_file", "ControlChannelRuntime");
+            _stateFile = string.IsNullOrEmpty(path) ? null : path;
+        }
+
         /// <summary>
         /// FOR TESTS: behaves as if the machine had just resumed from a suspend of
         /// <paramref name="duration"/> (0 ... 49 days): every channel is probed at once (pong timeout
@@ -291,6 +313,9 @@ namespace CtrlChan
                 case ControlChannelEventKind.Reconnecting:
                     // The same socket reconnects: a StreamWebSocket's InputStream stays open.
                     if (first != null) first.OnReconnecting(args);
+                    break;
+                case ControlChannelEventKind.IntervalChanged:
+                    if (first != null) first.OnIntervalChanged(args);
                     break;
             }
         }

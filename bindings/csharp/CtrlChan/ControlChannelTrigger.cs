@@ -167,7 +167,8 @@ namespace CtrlChan
         /// <summary>Effective keep-alive interval in whole minutes (rounded down).</summary>
         public uint CurrentKeepAliveIntervalInMinutes { get { return (uint)(CurrentKeepAliveInterval.Ticks / TimeSpan.TicksPerMinute); } }
 
-        /// <summary>Effective keep-alive interval: min(server interval, network interval).</summary>
+        /// <summary>Effective keep-alive interval: min(server interval, network interval); with
+        /// <see cref="AdaptiveKeepAlive"/> the network interval is the learned one.</summary>
         public TimeSpan CurrentKeepAliveInterval
         {
             get
@@ -220,6 +221,7 @@ namespace CtrlChan
         private TypedEventHandler<ControlChannelTrigger, TransportDisconnectedEventArgs> _transportDisconnected;
         private TypedEventHandler<ControlChannelTrigger, ChannelResetEventArgs> _reset;
         private TypedEventHandler<ControlChannelTrigger, ReconnectingEventArgs> _reconnecting;
+        private TypedEventHandler<ControlChannelTrigger, IntervalChangedEventArgs> _intervalChanged;
         private readonly object _maskLock = new object();
         private bool _maskExplicit;        // the app set EventMask: subscriptions leave the mask alone
         private bool _maskAddedKeepAlive;  // KeepAliveCompleted's first subscriber added the KeepAlive bit
@@ -366,6 +368,51 @@ namespace CtrlChan
             }
         }
 
+        /// <summary>
+        /// Adaptive keep-alive (beyond Windows); null (the default) = off. When set, the runtime
+        /// learns the longest network keep-alive interval the path (NATs, proxies, load balancers)
+        /// tolerates between Minimum and min(Maximum, <see cref="ServerKeepAliveInterval"/>), per
+        /// network and server host: it doubles the interval after 3 acknowledged keep-alives in a
+        /// row, bisects (geometrically) below the first silent loss, settles 20 % below it and
+        /// re-probes after 1 h (back-off to 48 h). <see cref="CurrentKeepAliveInterval"/> and
+        /// <see cref="Statistics"/> report the learned value; each move raises
+        /// <see cref="IntervalChanged"/>; <see cref="DecreaseNetworkKeepAliveInterval"/> tells the
+        /// learner the value is too long. Read from the library.
+        /// </summary>
+        /// <exception cref="ArgumentOutOfRangeException">Minimum below 100 ms, Maximum above 24 h, or Minimum &gt; Maximum.</exception>
+        public AdaptiveKeepAliveRange? AdaptiveKeepAlive
+        {
+            get
+            {
+                ThrowIfDisposed();
+                uint lo, hi;
+                Errors.Check(NativeMethods.ctrlchan_channel_get_adaptive_keepalive(Handle, out lo, out hi), "ctrlchan_channel_get_adaptive_keepalive", "ControlChannelTrigger");
+                if (lo == 0 && hi == 0) return null;
+                return new AdaptiveKeepAliveRange(TimeSpan.FromMilliseconds(lo), TimeSpan.FromMilliseconds(hi));
+            }
+            set
+            {
+                ThrowIfDisposed();
+                uint lo = 0, hi = 0;
+                if (value.HasValue)
+                {
+                    lo = Time.ToMilliseconds(value.Value.Minimum, MinServerKeepAliveInterval, MaxServerKeepAliveInterval, "value");
+                    hi = Time.ToMilliseconds(value.Value.Maximum, MinServerKeepAliveInterval, MaxServerKeepAliveInterval, "value");
+                    if (lo > hi) throw new ArgumentOutOfRangeException("value", value.Value, "Minimum must not exceed Maximum");
+                }
+                Errors.Check(NativeMethods.ctrlchan_channel_set_adaptive_keepalive(Handle, lo, hi), "ctrlchan_channel_set_adaptive_keepalive", "ControlChannelTrigger");
+            }
+        }
+
+        /// <summary>Raised when adaptive keep-alive moved the network keep-alive interval
+        /// (KeepAliveInterval: the new value). In the default event mask; only channels with
+        /// <see cref="AdaptiveKeepAlive"/> raise it, a few times while learning, once per network switch.</summary>
+        public event TypedEventHandler<ControlChannelTrigger, IntervalChangedEventArgs> IntervalChanged
+        {
+            add { _listener.Subscribe(ref _intervalChanged, value); }
+            remove { _listener.Unsubscribe(ref _intervalChanged, value); }
+        }
+
         /// <summary>A snapshot of the channel's counters: keep-alives sent and acknowledged, reconnects,
         /// last and smoothed round-trip times (RFC 6298), the current keep-alive interval.</summary>
         public ControlChannelTriggerStatistics Statistics
@@ -401,7 +448,8 @@ namespace CtrlChan
         private bool HasSubscribers()
         {
             return _pushNotificationReceived != null || _keepAliveCompleted != null
-                || _transportDisconnected != null || _reset != null || _reconnecting != null;
+                || _transportDisconnected != null || _reset != null || _reconnecting != null
+                || _intervalChanged != null;
         }
 
         /// <summary>True while the channel's native event handler is installed (tests).</summary>
@@ -477,6 +525,12 @@ namespace CtrlChan
         {
             var h = Volatile.Read(ref _reconnecting);
             return h != null && Callbacks.Raise(h, this, new ReconnectingEventArgs(e), Runtime, e);
+        }
+
+        internal bool OnIntervalChanged(ControlChannelEventArgs e)
+        {
+            var h = Volatile.Read(ref _intervalChanged);
+            return h != null && Callbacks.Raise(h, this, new IntervalChangedEventArgs(e), Runtime, e);
         }
 
         internal bool OnReset(ControlChannelEventArgs e)

@@ -109,6 +109,9 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern uint ctrlchan_event_get_attempt(IntPtr ev);
         [DllImport(Lib, CallingConvention = CC)] internal static extern uint ctrlchan_event_get_delay_ms(IntPtr ev);
         [DllImport(Lib, CallingConvention = CC)] internal static extern uint ctrlchan_event_get_interval_ms(IntPtr ev);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_set_adaptive_keepalive(ChannelHandle ch, uint minMs, uint maxMs);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_channel_get_adaptive_keepalive(ChannelHandle ch, out uint minMs, out uint maxMs);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_state_file(RuntimeHandle rt, byte[] path);
         [DllImport(Lib, CallingConvention = CC)] internal static extern ControlChannelTriggerResetReason ctrlchan_event_get_reset_reason(IntPtr ev);
 
         // ---- websocket -----------------------------------------------------------

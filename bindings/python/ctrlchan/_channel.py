@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from ctypes import byref, c_bool, c_char_p, c_uint32, c_void_p
 from datetime import timedelta
-from typing import Callable, NoReturn, Optional, Union
+from typing import Callable, NoReturn, Optional, Tuple, Union
 
 from . import _ffi
 from ._callbacks import forbid_in_callback, install_event_handler
 from ._convert import U32_MAX, to_cstr, to_enum, to_ms
 from ._durable import ChannelStatistics, ReconnectPolicy, to_mask
 from ._enums import ControlChannelTriggerResourceType, ControlChannelTriggerStatus, EventMask
-from ._errors import check
+from ._errors import InvalidArgumentError, check
 from ._event import Event
 from ._managed import Handle
 from ._keepalive import WebSocketKeepAlive
@@ -180,6 +180,45 @@ class ControlChannelTrigger(Handle):
     def event_mask(self, mask: Union[EventMask, int]) -> None:
         value = to_mask(mask)
         check(_ffi.lib.ctrlchan_channel_set_event_mask(self._handle(), value), "ctrlchan_channel_set_event_mask")
+
+    @property
+    def adaptive_keepalive(self) -> Optional[Tuple[float, float]]:
+        """Adaptive keep-alive (beyond Windows): ``(min, max)`` in seconds, or ``None`` (off,
+        the default). When on, the runtime learns the longest network keep-alive interval the
+        path (NATs, proxies, load balancers) tolerates between ``min`` and
+        ``min(max, server_keepalive_interval)``, per network and server host:
+        :attr:`current_keepalive_interval` and :attr:`statistics` report the learned value and
+        each move is an ``INTERVAL_CHANGED`` event (``event.interval``, seconds; in the default
+        event mask). Doubling while keep-alives succeed (3 in a row), geometric bisection below
+        the first silent loss, settle 20 % below it, re-probe after 1 h (back-off to 48 h);
+        :meth:`decrease_network_keepalive_interval` tells the learner the value is too long.
+        ``0.1 <= min <= max <= 86400``. Read from the library."""
+        lo, hi = c_uint32(), c_uint32()
+        check(
+            _ffi.lib.ctrlchan_channel_get_adaptive_keepalive(self._handle(), byref(lo), byref(hi)),
+            "ctrlchan_channel_get_adaptive_keepalive",
+        )
+        if lo.value == 0 and hi.value == 0:
+            return None
+        return (lo.value / 1000.0, hi.value / 1000.0)
+
+    @adaptive_keepalive.setter
+    def adaptive_keepalive(self, value: Optional[Tuple[float, float]]) -> None:
+        if value is None:
+            lo = hi = 0
+        else:
+            try:
+                low, high = value
+            except (TypeError, ValueError):
+                raise TypeError("adaptive_keepalive must be None or a (min, max) pair of seconds") from None
+            lo = to_ms(low, "adaptive_keepalive min")
+            hi = to_ms(high, "adaptive_keepalive max")
+            if lo == 0 and hi == 0:
+                raise InvalidArgumentError("adaptive_keepalive (0, 0): use None to turn it off")
+        check(
+            _ffi.lib.ctrlchan_channel_set_adaptive_keepalive(self._handle(), lo, hi),
+            "ctrlchan_channel_set_adaptive_keepalive",
+        )
 
     @property
     def reconnect_policy(self) -> Optional[ReconnectPolicy]:

@@ -266,6 +266,10 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_event_get_attempt": (c_uint32, [c_handle]),
     "ctrlchan_event_get_delay_ms": (c_uint32, [c_handle]),
     "ctrlchan_event_get_interval_ms": (c_uint32, [c_handle]),
+    # Adaptive keep-alive (issue 10).
+    "ctrlchan_channel_set_adaptive_keepalive": (c_result, [c_handle, c_uint32, c_uint32]),
+    "ctrlchan_channel_get_adaptive_keepalive": (c_result, [c_handle, _P(c_uint32), _P(c_uint32)]),
+    "ctrlchan_runtime_set_state_file": (c_result, [c_handle, c_char_p]),
     "ctrlchan_event_get_reset_reason": (c_enum, [c_handle]),
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import atexit
 import collections
 import threading
@@ -10,7 +11,7 @@ import time
 import weakref
 from ctypes import byref, c_int, c_uint32, c_void_p
 from dataclasses import dataclass
-from typing import AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
+from typing import AsyncIterator, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from . import _ffi, _managed
 from ._callbacks import forbid_in_callback
@@ -72,6 +73,7 @@ class Runtime(Handle):
     def __init__(self, *, max_channels: Optional[int] = None, coalescing_window: Optional[float] = None) -> None:
         super().__init__()
         self._lock = threading.RLock()
+        self._state_file: Optional[str] = None
         self._children: Dict[int, Tuple[int, Callable[[int], None], "weakref.ref[Handle]"]] = {}
         # Kept until re-raised (never dropped; each one was also logged when it happened).
         self._callback_errors: Deque[BaseException] = collections.deque()
@@ -151,6 +153,28 @@ class Runtime(Handle):
             _ffi.lib.ctrlchan_runtime_set_event_queue_limit(self._handle(), n),
             "ctrlchan_runtime_set_event_queue_limit",
         )
+
+    @property
+    def state_file(self) -> Optional[str]:
+        """Where learned adaptive keep-alive intervals are kept across runs (``None``: in
+        memory only, the default). Setting it loads the file at once; a missing file is
+        created on the first save, a malformed one is ignored (a ``ctrlchan WARN`` line on
+        stderr) and replaced. Saved off the runtime thread at most every 10 s and when the
+        runtime closes. Accepts ``str`` or ``os.PathLike``."""
+        return self._state_file
+
+    @state_file.setter
+    def state_file(self, path: "Optional[Union[str, os.PathLike[str]]]") -> None:
+        self.set_state_file(path)
+
+    def set_state_file(self, path: "Optional[Union[str, os.PathLike[str]]]") -> None:
+        """See :attr:`state_file`."""
+        text = None if path is None else os.fspath(path)
+        if text is not None and not isinstance(text, str):
+            raise TypeError("state_file must be a str or os.PathLike[str]")
+        raw = None if not text else text.encode("utf-8")
+        check(_ffi.lib.ctrlchan_runtime_set_state_file(self._handle(), raw), "ctrlchan_runtime_set_state_file")
+        self._state_file = text or None
 
     def simulate_suspend(self, seconds: float) -> None:
         """FOR TESTS: act as if the machine had just resumed from a ``seconds`` long suspend.

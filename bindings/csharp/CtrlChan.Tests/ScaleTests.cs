@@ -165,8 +165,16 @@ namespace CtrlChan.Tests
                 // Mono also scans the runtime thread's stack conservatively: a stale slot left by
                 // the last callback can pin the last wrapper it touched. Run some unrelated
                 // callbacks (an explicitly disposed session) to overwrite such slots.
+                // (Repeated: each round of callbacks overwrites more stale slots, on both threads.)
                 ExerciseRuntimeThread(rt);
-                Assert.IsTrue(Wait.Until(() => { FullGc(); return rt.GetStatistics().ConnectionsOpen == 0; }, TimeSpan.FromSeconds(15)),
+                Assert.IsTrue(Wait.Until(() =>
+                                  {
+                                      FullGc();
+                                      if (rt.GetStatistics().ConnectionsOpen == 0) return true;
+                                      ExerciseRuntimeThread(rt);
+                                      FullGc();
+                                      return rt.GetStatistics().ConnectionsOpen == 0;
+                                  }, TimeSpan.FromSeconds(30)),
                               "open connections left: " + rt.GetStatistics().ConnectionsOpen);
             }
         }

@@ -8,8 +8,9 @@ use std::ops::{Deref, DerefMut};
 use super::stream::Stream;
 use crate::protocol::reframe::{Reframer, DEFAULT_CHUNK};
 
-/// Bytes read ahead from the socket while a header is parsed.
-const RAW: usize = 4096;
+/// Bytes read ahead from the socket while a header is parsed. The buffer is dropped whenever the
+/// socket runs dry, so an idle connection holds none (thousands of idle channels).
+const RAW: usize = 1024;
 /// Messages below this size are never probed.
 const PROBE_FLOOR: u64 = 8 << 20;
 
@@ -28,8 +29,7 @@ impl<S: Read> Reframed<S> {
     /// `tail`: bytes read after the upgrade response (they go through the re-framer too).
     pub fn new(inner: S, tail: Vec<u8>, max_frame_size: Option<usize>) -> Self {
         let end = tail.len();
-        let mut raw = tail;
-        raw.resize(end.max(RAW), 0);
+        let raw = tail;
         Reframed { inner, rf: Reframer::new(DEFAULT_CHUNK, max_frame_size), raw, start: 0, end, probed: (0, 0) }
     }
 
@@ -88,10 +88,18 @@ impl<S: Read> Read for Reframed<S> {
             }
             self.start = 0;
             self.end = 0;
-            if self.raw.len() > RAW {
+            if self.raw.len() != RAW {
                 self.raw = vec![0; RAW];
             }
-            let n = self.inner.read(&mut self.raw[..])?;
+            let n = match self.inner.read(&mut self.raw[..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        self.raw = Vec::new(); // idle: give the read-ahead back
+                    }
+                    return Err(e);
+                }
+            };
             if n == 0 {
                 return Ok(0);
             }

@@ -5,12 +5,14 @@
 //! Skipped with a message when the venv or the proxies are missing, unless `CTRLCHAN_PYTHON` is
 //! set (the test command), where a missing part is a failure.
 
+use std::ffi::{c_char, c_void, CStr};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ctrlchan::ffi::logging::{ctrlchan_set_log_handler, LogLevel};
 use ctrlchan::protocol::tls_identity::PublicKeyPin;
 use ctrlchan::{
     Channel, Event, EventKind, ReconnectPolicy, ResourceType, ResultCode, Runtime, WebSocket, WebSocketKind,
@@ -172,8 +174,15 @@ fn ws_and_wss_through_tinyproxy_with_basic_auth() {
         skip("the websockets peer");
         return;
     };
+    // The log handler is process-wide: other tests' lines mix in, so only this test's are checked.
+    assert_eq!(
+        ctrlchan_set_log_handler(LogLevel::Debug as u32, Some(on_log), std::ptr::null_mut(), None),
+        ResultCode::Ok
+    );
     let rt = Runtime::new().expect("runtime");
     let uri = tp.get("URI");
+    let password = tp.get("PASSWORD");
+    assert!(!password.is_empty() && uri.contains(&password), "the proxy URI carries its credentials");
     let before = tp.tunnels();
     echo(&rt, &new_ws(&rt, &uri), &format!("ws://127.0.0.1:{}/echo", plain.port()));
     assert_eq!(tp.tunnels(), before + 1, "the ws connection went through the proxy");
@@ -184,6 +193,22 @@ fn ws_and_wss_through_tinyproxy_with_basic_auth() {
     echo(&rt, &ws, &format!("wss://localhost:{}/echo", secure.port()));
     assert_eq!(tp.tunnels(), before + 2);
     assert!(ws.with_peer_tls(|t| t.is_some_and(|t| t.version.to_str() == Ok("TLSv1.3"))));
+
+    // Both tunnels were logged, naming the proxy without its credentials.
+    let lines = LOG_LINES.lock().map(|v| v.clone()).unwrap_or_default();
+    let proxy_shown = format!("http://***@127.0.0.1:{}", tp.port());
+    for target in [format!("127.0.0.1:{}", plain.port()), format!("localhost:{}", secure.port())] {
+        let want = format!("tunnel to {target} through the proxy {proxy_shown} established");
+        assert!(lines.iter().any(|l| l.contains(&want)), "no '{want}' in {lines:?}");
+    }
+    assert!(lines.iter().all(|l| !l.contains(&password)), "a log line shows the proxy password: {lines:?}");
+}
+
+static LOG_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+unsafe extern "C" fn on_log(_: *mut c_void, _: LogLevel, _: *const c_char, message: *const c_char) {
+    let m = unsafe { CStr::from_ptr(message) }.to_string_lossy().into_owned();
+    LOG_LINES.lock().map(|mut v| v.push(m)).unwrap_or(());
 }
 
 #[test]

@@ -97,7 +97,8 @@ fn filter(level: LogLevel) -> log::LevelFilter {
 /// Sends the library's log messages up to `max_level` to `cb` (process-wide; `cb == NULL`
 /// turns logging off). What is logged: connects and connect failures (refused upgrade with its
 /// HTTP status, TLS failure, timeout), disconnects with their cause (EOF, reset, pong timeout,
-/// close code), reconnect attempts and their outcome, network-change and resume probes; at
+/// close code), reconnect attempts and their outcome, network-change and resume probes, each
+/// tunnel opened through a proxy (INFO: target and `scheme://[***@]host:port` of the proxy); at
 /// DEBUG/TRACE also rustls' own messages. Credentials never appear.
 ///
 /// Ownership: on success the library owns `userdata` and calls `finalizer(userdata)` exactly once

@@ -319,6 +319,7 @@ impl Reactor {
         let _ = tcp.set_nodelay(true);
         c.ws.inner.lock().fd = tcp.as_raw_fd();
         if let Some(proxy) = &req.proxy {
+            log::debug!(target: "ctrlchan", "connected to the proxy {proxy}, opening the tunnel");
             let hs = match req.proxy_target.as_ref().map(|t| ProxyHandshake::new(proxy, t)) {
                 Some(Ok(hs)) => hs,
                 Some(Err(e)) => return self.abandon(c, tcp, e),
@@ -349,6 +350,10 @@ impl Reactor {
                 else {
                     return;
                 };
+                // `Proxy`'s Display redacts credentials (`***@`).
+                if let (Some(proxy), Some(target)) = (&req.proxy, &req.proxy_target) {
+                    log::info!(target: "ctrlchan", "tunnel to {target} through the proxy {proxy} established");
+                }
                 self.start_upgrade(c, idx, tcp, req, &leftover);
             }
             Err(e) => self.finish(c, End::ConnectFailed(e), None),

@@ -47,6 +47,19 @@ pub(crate) fn out_arg<'a, T>(p: *mut T, what: &str) -> Result<&'a mut T, Error> 
     Ok(unsafe { &mut *p })
 }
 
+/// A getter's whole body: looks up the live `handle` as a `T`, and writes what `pick` reads from
+/// it to `*out` (`INVALID_HANDLE` for a dead or wrong-type handle, `INVALID_ARGUMENT` for a NULL
+/// `out`). A pointer written by `pick` must point into the object, which the registry keeps alive.
+pub(crate) fn get_into<T: super::handles::Castable, V>(
+    handle: *const T::Handle,
+    out: *mut V,
+    pick: impl FnOnce(&T) -> V,
+) -> Result<(), Error> {
+    let object = super::handles::get::<T>(handle)?;
+    *out_arg(out, "out")? = pick(&object);
+    Ok(())
+}
+
 /// Enum arguments arrive as raw integers so that an out-of-range value from C is reported as
 /// `INVALID_ARGUMENT` instead of being undefined behaviour. The newtype is invisible to cbindgen,
 /// which prints it with the enum's C name (the rename in cbindgen.toml); `get` decodes it with

@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use super::args::{bytes_arg, out_arg, str_arg};
+use super::args::{bytes_arg, get_into, out_arg, str_arg};
 use super::boundary::ffi_fn;
 use super::handles::get;
 use super::websocket::ctrlchan_websocket;
@@ -108,12 +108,7 @@ pub extern "C" fn ctrlchan_websocket_get_tls_version(
     ws: *const ctrlchan_websocket,
     out: *mut *const c_char,
 ) -> ResultCode {
-    ffi_fn! {
-        let w = get::<WebSocket>(ws)?;
-        let out = out_arg(out, "out")?;
-        *out = w.with_peer_tls(|t| t.map_or(c"".as_ptr(), |t| t.version.as_ptr()));
-        Ok(())
-    }
+    ffi_fn! { get_into(ws, out, |w: &WebSocket| w.with_peer_tls(|t| t.map_or(c"".as_ptr(), |t| t.version.as_ptr()))) }
 }
 
 /// The cipher suite the latest wss:// connection negotiated, by its IANA name
@@ -127,10 +122,5 @@ pub extern "C" fn ctrlchan_websocket_get_tls_cipher_suite(
     ws: *const ctrlchan_websocket,
     out: *mut *const c_char,
 ) -> ResultCode {
-    ffi_fn! {
-        let w = get::<WebSocket>(ws)?;
-        let out = out_arg(out, "out")?;
-        *out = w.with_peer_tls(|t| t.map_or(c"".as_ptr(), |t| t.cipher_suite.as_ptr()));
-        Ok(())
-    }
+    ffi_fn! { get_into(ws, out, |w: &WebSocket| w.with_peer_tls(|t| t.map_or(c"".as_ptr(), |t| t.cipher_suite.as_ptr()))) }
 }

@@ -2,7 +2,7 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::args::{bytes_arg, opt_str_arg, out_arg, str_arg, MessageTypeArg, WebSocketKindArg};
+use super::args::{bytes_arg, get_into, opt_str_arg, out_arg, str_arg, MessageTypeArg, WebSocketKindArg};
 use super::boundary::ffi_fn;
 use super::event::{ctrlchan_event_callback, ctrlchan_finalizer, install_handler};
 use super::handles::{self, get};
@@ -282,13 +282,8 @@ pub extern "C" fn ctrlchan_websocket_get_protocol(
     ws: *const ctrlchan_websocket,
     out: *mut *const c_char,
 ) -> ResultCode {
-    ffi_fn! {
-        let w = get::<WebSocket>(ws)?;
-        let out = out_arg(out, "out")?;
-        // The CStr lives inside the websocket, which the registry (and the caller's handle) keeps alive.
-        *out = w.protocol_cstr().as_ptr();
-        Ok(())
-    }
+    // The CStr lives inside the websocket, which the registry (and the caller's handle) keeps alive.
+    ffi_fn! { get_into(ws, out, |w: &WebSocket| w.protocol_cstr().as_ptr()) }
 }
 
 /// Message and payload-byte counters in each direction.

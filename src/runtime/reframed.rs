@@ -2,22 +2,32 @@
 //! header makes tungstenite reserve more than a bounded fragment, plus an allocation probe so
 //! that a message the process cannot hold fails its connection instead of aborting the process.
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::ops::{Deref, DerefMut};
 
 use super::stream::Stream;
 use crate::protocol::reframe::{Reframer, DEFAULT_CHUNK};
 
-/// Bytes read ahead from the socket while a header is parsed. The buffer is dropped whenever the
-/// socket runs dry, so an idle connection holds none (thousands of idle channels).
-const RAW: usize = 1024;
+/// Socket reads go into one scratch buffer per thread (the reactor is single-threaded), so a
+/// connection owns read bytes only while some of them are still waiting for tungstenite (the
+/// carry-over, dropped as soon as it is consumed): an idle connection holds none.
+const SCRATCH: usize = 16 * 1024;
+/// A payload read this large goes straight from the socket into tungstenite's buffer.
+const DIRECT: usize = 4096;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH].into_boxed_slice());
+}
+
 /// Messages below this size are never probed.
 const PROBE_FLOOR: u64 = 8 << 20;
 
 pub struct Reframed<S = Stream> {
     inner: S,
     rf: Reframer,
-    /// Read-ahead (at first: the bytes that came with the upgrade response).
+    /// Carry-over: bytes read from the socket that tungstenite has not taken yet (at first: the
+    /// bytes that came with the upgrade response). Empty (no allocation) when there are none.
     raw: Vec<u8>,
     start: usize,
     end: usize,
@@ -66,44 +76,73 @@ impl<S: Read> Read for Reframed<S> {
         if buf.is_empty() {
             return Ok(0);
         }
+        // Bounded: every round consumes carried-over or socket bytes, or returns; socket rounds
+        // that produce nothing consume header bytes only (at most 14 per frame header).
         loop {
-            if self.start == self.end {
-                let w = self.rf.payload_window().min(buf.len());
-                if w > 0 {
-                    // Payload with nothing read ahead: straight from the socket.
-                    self.probe(w)?;
-                    let n = self.inner.read(&mut buf[..w])?;
-                    self.rf.passed(n);
-                    return Ok(n);
-                }
-            }
-            self.probe(buf.len())?;
-            let (c, p) = self.rf.run(&self.raw[self.start..self.end], buf);
-            self.start += c;
-            if p > 0 {
-                return Ok(p);
-            }
             if self.start < self.end {
+                self.probe(buf.len())?;
+                let (c, p) = self.rf.run(&self.raw[self.start..self.end], buf);
+                self.start += c;
+                if self.start == self.end {
+                    self.raw = Vec::new();
+                    self.start = 0;
+                    self.end = 0;
+                }
+                if p > 0 {
+                    return Ok(p);
+                }
                 continue;
             }
-            self.start = 0;
-            self.end = 0;
-            if self.raw.len() != RAW {
-                self.raw = vec![0; RAW];
+            let w = self.rf.payload_window().min(buf.len());
+            if w >= DIRECT {
+                // A large payload with nothing carried over: straight from the socket.
+                self.probe(w)?;
+                let n = self.inner.read(&mut buf[..w])?;
+                self.rf.passed(n);
+                return Ok(n);
             }
-            let n = match self.inner.read(&mut self.raw[..]) {
-                Ok(n) => n,
+            if let Some(n) = self.read_scratch(buf)? {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+impl<S: Read> Reframed<S> {
+    /// One socket read into the thread's scratch buffer; what tungstenite does not take now is
+    /// carried over. `None`: the bytes read were only (part of) a frame header.
+    fn read_scratch(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        SCRATCH_BUF.with(|cell| {
+            // Not re-entrant (the inner stream never reads through a Reframed), but never panic.
+            let Ok(mut scratch) = cell.try_borrow_mut() else {
+                return Err(io::Error::other("re-entrant read of the scratch buffer"));
+            };
+            let n = self.inner.read(&mut scratch[..])?;
+            if n == 0 {
+                return Ok(Some(0));
+            }
+            // Checked before anything is handed over; on failure the bytes are kept for later.
+            let (at, got) = match self.probe(buf.len()) {
+                Ok(()) => self.rf.run(&scratch[..n], buf),
                 Err(e) => {
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        self.raw = Vec::new(); // idle: give the read-ahead back
-                    }
+                    self.carry(&scratch[..n]);
                     return Err(e);
                 }
             };
-            if n == 0 {
-                return Ok(0);
-            }
-            self.end = n;
+            self.carry(&scratch[at..n]);
+            Ok((got > 0).then_some(got))
+        })
+    }
+}
+
+impl<S> Reframed<S> {
+    /// Keeps `rest` for the next read (only called with nothing carried over).
+    fn carry(&mut self, rest: &[u8]) {
+        if !rest.is_empty() {
+            self.raw.clear();
+            self.raw.extend_from_slice(rest);
+            self.start = 0;
+            self.end = self.raw.len();
         }
     }
 }

@@ -28,7 +28,7 @@ pub const DEFAULT_OUTBOUND_LIMIT: u32 = 16 << 20;
 /// Default connect timeout when 0 is passed (30 s).
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 30_000;
 /// Read buffer per connection: small on purpose (thousands of idle connections), grows per frame.
-pub const READ_BUFFER_SIZE: usize = 1024;
+pub const READ_BUFFER_SIZE: usize = 256;
 
 const RESERVED_HEADERS: &[&str] = &[
     "host",

@@ -174,3 +174,65 @@ impl<S> Reframed<S> {
         &mut self.rf
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out `chunks` one per read, then `WouldBlock`.
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(mut c) = self.0.pop_front() else { return Err(io::ErrorKind::WouldBlock.into()) };
+            let n = c.len().min(buf.len());
+            buf[..n].copy_from_slice(&c[..n]);
+            if n < c.len() {
+                self.0.push_front(c.split_off(n));
+            }
+            Ok(n)
+        }
+    }
+
+    /// Unmasked server frames: a pong, a binary frame of `len` bytes.
+    fn frames(len: usize) -> Vec<u8> {
+        let mut v = vec![0x8a, 0x02, 1, 2, 0x82, 126];
+        v.extend_from_slice(&(len as u16).to_be_bytes());
+        v.extend((0..len).map(|i| i as u8));
+        v
+    }
+
+    /// Reads everything through `rf` in reads of `size` bytes until `WouldBlock` (bounded).
+    fn drain(rf: &mut Reframed<Chunks>, size: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; size];
+        for _ in 0..100_000 {
+            match rf.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return out,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("no WouldBlock")
+    }
+
+    #[test]
+    fn small_reads_see_the_same_bytes_and_nothing_is_carried_when_idle() {
+        let bytes = frames(5000);
+        for (split, size) in [(1, 7), (3, 256), (6000, 14), (6000, 256), (6000, 8192)] {
+            let chunks = bytes.chunks(split).map(<[u8]>::to_vec).collect();
+            let mut rf = Reframed::new(Chunks(chunks), Vec::new(), None);
+            assert_eq!(drain(&mut rf, size), bytes, "split {split}, reads of {size}");
+            assert_eq!(rf.raw.capacity(), 0, "idle connection keeps a carry-over");
+        }
+    }
+
+    #[test]
+    fn the_upgrade_tail_is_read_first() {
+        let bytes = frames(300);
+        let (tail, rest) = bytes.split_at(100);
+        let mut rf = Reframed::new(Chunks([rest.to_vec()].into()), tail.to_vec(), None);
+        assert_eq!(drain(&mut rf, 64), bytes);
+        assert_eq!(rf.raw.capacity(), 0);
+    }
+}

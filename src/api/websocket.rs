@@ -78,7 +78,7 @@ impl WebSocket {
             lifecycle::revert_connect(&self.st);
             e
         };
-        let request = crate::runtime::connect::build_request(uri, &opts).map_err(revert)?;
+        let handshake = crate::runtime::connect::upgrade_request(uri, &opts).map_err(revert)?;
         let tls =
             if target.secure { Some(crate::protocol::tls::client_config(&opts.tls).map_err(revert)?) } else { None };
         // The proxy: explicit, "" for direct, else the environment, read at every connect.
@@ -91,7 +91,7 @@ impl WebSocket {
             host: target.host,
             port: target.port,
             tls,
-            request,
+            handshake,
             uri: uri.into(),
             config,
             deadline: Instant::now() + Duration::from_millis(timeout_ms as u64),

@@ -37,8 +37,10 @@ impl Handshake {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect())
             .unwrap_or_default();
-        let (bytes, key) = tungstenite::handshake::client::generate_request(request)
+        let (mut bytes, key) = tungstenite::handshake::client::generate_request(request)
             .map_err(|e| Error::new(ResultCode::HandshakeFailed, format!("cannot build the upgrade request: {e}")))?;
+        // Kept until the request is written: no spare capacity.
+        bytes.shrink_to_fit();
         Ok(Self::with_key(bytes, key, offered))
     }
 

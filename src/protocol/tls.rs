@@ -35,7 +35,8 @@ static DEFAULT_CONFIG: Lazy<Result<Arc<ClientConfig>, String>> =
 /// TLS options of one websocket.
 #[derive(Clone, Default)]
 pub struct TlsOptions {
-    pub extra_ca: Vec<CertificateDer<'static>>,
+    /// Extra trust anchors (DER), interned: websockets given the same CA share one copy.
+    pub extra_ca: Vec<Arc<[u8]>>,
     pub ignore_certificate_errors: bool,
     /// Public-key pins: with any set, the server's leaf key must match one (after verification).
     pub pins: Vec<PublicKeyPin>,
@@ -55,7 +56,7 @@ struct CacheKey {
 
 impl CacheKey {
     fn of(opts: &TlsOptions) -> CacheKey {
-        let mut extra_ca: Vec<Vec<u8>> = opts.extra_ca.iter().map(|c| c.as_ref().to_vec()).collect();
+        let mut extra_ca: Vec<Vec<u8>> = opts.extra_ca.iter().map(|c| c.to_vec()).collect();
         extra_ca.sort();
         extra_ca.dedup();
         let mut pins: Vec<[u8; 32]> = opts.pins.iter().map(|p| *p.digest()).collect();
@@ -96,6 +97,21 @@ pub fn parse_pem_certs(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error
     Ok(out)
 }
 
+/// One shared copy of `der` for everyone holding the same bytes (certificates: thousands of
+/// websockets trusting the same CA or seeing the same server certificate keep one copy). The
+/// table holds weak references only; dead entries are dropped on the next call.
+pub fn intern_der(der: &[u8]) -> Arc<[u8]> {
+    static TABLE: parking_lot::Mutex<Vec<std::sync::Weak<[u8]>>> = parking_lot::Mutex::new(Vec::new());
+    let mut t = TABLE.lock();
+    t.retain(|w| w.strong_count() > 0);
+    if let Some(c) = t.iter().filter_map(|w| w.upgrade()).find(|c| &**c == der) {
+        return c;
+    }
+    let c: Arc<[u8]> = Arc::from(der);
+    t.push(Arc::downgrade(&c));
+    c
+}
+
 /// Configs for non-default option sets, shared by every websocket with the same options (one
 /// root store and one session-resumption cache each, not one per connection).
 type ConfigCache = parking_lot::Mutex<Vec<(CacheKey, std::sync::Weak<ClientConfig>)>>;
@@ -125,7 +141,7 @@ fn build_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
     } else {
         let mut roots = SYSTEM_ROOTS.0.clone();
         for c in &opts.extra_ca {
-            roots.add(c.clone()).map_err(|e| Error::invalid_argument(format!("CA certificate rejected: {e}")))?;
+            roots.add(CertificateDer::from(c.to_vec())).map_err(|e| Error::invalid_argument(format!("CA certificate rejected: {e}")))?;
         }
         ServerVerification::Roots(Arc::new(roots))
     };

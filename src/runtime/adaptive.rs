@@ -246,7 +246,7 @@ impl Reactor {
             if t.learner.interval_ms() != ch.current_keepalive_interval_ms() {
                 moves.push(t.learner.interval_ms());
             }
-            a.tracker = Some(t);
+            a.tracker = Some(Box::new(t));
             a.bounds = bounds;
         }
         let pending = std::mem::take(&mut a.pending_decreases);

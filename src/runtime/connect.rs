@@ -33,7 +33,9 @@ pub struct ConnectRequest {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
-    pub(crate) request: Request,
+    /// The upgrade request, already serialized (the `http::Request` it came from is dropped at
+    /// once, on the thread that built it); an error here fails the connect when it starts.
+    pub(crate) handshake: Result<Box<Handshake>, Error>,
     pub(crate) config: WebSocketConfig,
     pub(crate) deadline: Instant,
     pub(crate) timeout_ms: u32,
@@ -83,7 +85,7 @@ impl Template {
             host: target.host,
             port: target.port,
             tls,
-            request: build_request(&self.uri, opts)?,
+            handshake: upgrade_request(&self.uri, opts)?,
             config: codec_config(opts),
             deadline: Instant::now() + std::time::Duration::from_millis(self.timeout_ms as u64),
             timeout_ms: self.timeout_ms,
@@ -104,6 +106,13 @@ pub(crate) fn codec_config(opts: &Options) -> WebSocketConfig {
         .write_buffer_size(0)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
+}
+
+/// The opening handshake for `uri`: `Err` (outer) for options that cannot make a request, `Ok(Err)`
+/// when serializing it failed (reported as the connect's failure).
+pub(crate) fn upgrade_request(uri: &str, opts: &Options) -> Result<Result<Box<Handshake>, Error>, Error> {
+    let request = build_request(uri, opts)?;
+    Ok(Handshake::new(request).map(Box::new))
 }
 
 /// The upgrade request for `uri` with the websocket's extra headers and offered subprotocols.
@@ -394,7 +403,7 @@ impl Reactor {
         c: &mut Conn,
         idx: usize,
         tcp: mio::net::TcpStream,
-        mut req: Box<ConnectRequest>,
+        req: Box<ConnectRequest>,
         early: &[u8],
     ) {
         let stream = match req.tls.clone() {
@@ -404,9 +413,11 @@ impl Reactor {
             },
             None => Stream::Plain(tcp, Default::default()),
         };
-        let hs = Handshake::new(std::mem::take(&mut req.request)).and_then(|mut hs| {
+        let req = *req;
+        let plain = req.tls.is_none();
+        let hs = req.handshake.and_then(|mut hs| {
             // Plain ws through a tunnel: bytes the server sent before our request (never valid).
-            match req.tls.is_none() && !early.is_empty() {
+            match plain && !early.is_empty() {
                 true => match hs.feed(early)? {
                     Some(_) => Err(Error::new(ResultCode::HandshakeFailed, "the server answered before the request")),
                     None => Ok(hs),
@@ -424,8 +435,8 @@ impl Reactor {
         };
         c.life = Life::Handshaking {
             stream,
-            hs: Box::new(hs),
-            config: req.config,
+            hs,
+            config: Box::new(req.config),
             deadline: req.deadline,
             timeout_ms: req.timeout_ms,
         };
@@ -488,7 +499,7 @@ impl Reactor {
                     super::reframed::Reframed::new(stream, accepted.tail, config.max_frame_size),
                     Vec::new(),
                     tungstenite::protocol::Role::Client,
-                    Some(config),
+                    Some(*config),
                 );
                 return Ok(Some((Box::new(sock), accepted.protocol)));
             }

@@ -59,7 +59,7 @@ pub(crate) enum Life {
     /// TCP to the proxy is up; its handshake (HTTP CONNECT or SOCKS5) is in progress.
     Tunneling { stream: Stream, hs: Box<ProxyHandshake>, req: Box<ConnectRequest>, deadline: Instant },
     /// TCP (and TLS) established; the HTTP upgrade is in progress.
-    Handshaking { stream: Stream, hs: Box<Handshake>, config: WebSocketConfig, deadline: Instant, timeout_ms: u32 },
+    Handshaking { stream: Stream, hs: Box<Handshake>, config: Box<WebSocketConfig>, deadline: Instant, timeout_ms: u32 },
     /// The websocket is open.
     Open { sock: Box<Sock> },
     /// The application closed; our close frame is out, the peer's is awaited until `deadline`.

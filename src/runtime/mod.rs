@@ -24,6 +24,7 @@ pub(crate) mod schedule;
 pub mod sockopt;
 pub(crate) mod stream;
 pub mod timers;
+mod sizes;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

@@ -2,22 +2,32 @@
 //! header makes tungstenite reserve more than a bounded fragment, plus an allocation probe so
 //! that a message the process cannot hold fails its connection instead of aborting the process.
 
+use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::ops::{Deref, DerefMut};
 
 use super::stream::Stream;
 use crate::protocol::reframe::{Reframer, DEFAULT_CHUNK};
 
-/// Bytes read ahead from the socket while a header is parsed. The buffer is dropped whenever the
-/// socket runs dry, so an idle connection holds none (thousands of idle channels).
-const RAW: usize = 1024;
+/// Socket reads go into one scratch buffer per thread (the reactor is single-threaded), so a
+/// connection owns read bytes only while some of them are still waiting for tungstenite (the
+/// carry-over, dropped as soon as it is consumed): an idle connection holds none.
+const SCRATCH: usize = 16 * 1024;
+/// A payload read this large goes straight from the socket into tungstenite's buffer.
+const DIRECT: usize = 4096;
+
+thread_local! {
+    static SCRATCH_BUF: RefCell<Box<[u8]>> = RefCell::new(vec![0u8; SCRATCH].into_boxed_slice());
+}
+
 /// Messages below this size are never probed.
 const PROBE_FLOOR: u64 = 8 << 20;
 
 pub struct Reframed<S = Stream> {
     inner: S,
     rf: Reframer,
-    /// Read-ahead (at first: the bytes that came with the upgrade response).
+    /// Carry-over: bytes read from the socket that tungstenite has not taken yet (at first: the
+    /// bytes that came with the upgrade response). Empty (no allocation) when there are none.
     raw: Vec<u8>,
     start: usize,
     end: usize,
@@ -66,44 +76,73 @@ impl<S: Read> Read for Reframed<S> {
         if buf.is_empty() {
             return Ok(0);
         }
+        // Bounded: every round consumes carried-over or socket bytes, or returns; socket rounds
+        // that produce nothing consume header bytes only (at most 14 per frame header).
         loop {
-            if self.start == self.end {
-                let w = self.rf.payload_window().min(buf.len());
-                if w > 0 {
-                    // Payload with nothing read ahead: straight from the socket.
-                    self.probe(w)?;
-                    let n = self.inner.read(&mut buf[..w])?;
-                    self.rf.passed(n);
-                    return Ok(n);
-                }
-            }
-            self.probe(buf.len())?;
-            let (c, p) = self.rf.run(&self.raw[self.start..self.end], buf);
-            self.start += c;
-            if p > 0 {
-                return Ok(p);
-            }
             if self.start < self.end {
+                self.probe(buf.len())?;
+                let (c, p) = self.rf.run(&self.raw[self.start..self.end], buf);
+                self.start += c;
+                if self.start == self.end {
+                    self.raw = Vec::new();
+                    self.start = 0;
+                    self.end = 0;
+                }
+                if p > 0 {
+                    return Ok(p);
+                }
                 continue;
             }
-            self.start = 0;
-            self.end = 0;
-            if self.raw.len() != RAW {
-                self.raw = vec![0; RAW];
+            let w = self.rf.payload_window().min(buf.len());
+            if w >= DIRECT {
+                // A large payload with nothing carried over: straight from the socket.
+                self.probe(w)?;
+                let n = self.inner.read(&mut buf[..w])?;
+                self.rf.passed(n);
+                return Ok(n);
             }
-            let n = match self.inner.read(&mut self.raw[..]) {
-                Ok(n) => n,
+            if let Some(n) = self.read_scratch(buf)? {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+impl<S: Read> Reframed<S> {
+    /// One socket read into the thread's scratch buffer; what tungstenite does not take now is
+    /// carried over. `None`: the bytes read were only (part of) a frame header.
+    fn read_scratch(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        SCRATCH_BUF.with(|cell| {
+            // Not re-entrant (the inner stream never reads through a Reframed), but never panic.
+            let Ok(mut scratch) = cell.try_borrow_mut() else {
+                return Err(io::Error::other("re-entrant read of the scratch buffer"));
+            };
+            let n = self.inner.read(&mut scratch[..])?;
+            if n == 0 {
+                return Ok(Some(0));
+            }
+            // Checked before anything is handed over; on failure the bytes are kept for later.
+            let (at, got) = match self.probe(buf.len()) {
+                Ok(()) => self.rf.run(&scratch[..n], buf),
                 Err(e) => {
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        self.raw = Vec::new(); // idle: give the read-ahead back
-                    }
+                    self.carry(&scratch[..n]);
                     return Err(e);
                 }
             };
-            if n == 0 {
-                return Ok(0);
-            }
-            self.end = n;
+            self.carry(&scratch[at..n]);
+            Ok((got > 0).then_some(got))
+        })
+    }
+}
+
+impl<S> Reframed<S> {
+    /// Keeps `rest` for the next read (only called with nothing carried over).
+    fn carry(&mut self, rest: &[u8]) {
+        if !rest.is_empty() {
+            self.raw.clear();
+            self.raw.extend_from_slice(rest);
+            self.start = 0;
+            self.end = self.raw.len();
         }
     }
 }
@@ -133,5 +172,67 @@ impl<S> Reframed<S> {
     /// The re-framer (tests and fuzzing use other fragment sizes).
     pub fn reframer_mut(&mut self) -> &mut Reframer {
         &mut self.rf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out `chunks` one per read, then `WouldBlock`.
+    struct Chunks(std::collections::VecDeque<Vec<u8>>);
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(mut c) = self.0.pop_front() else { return Err(io::ErrorKind::WouldBlock.into()) };
+            let n = c.len().min(buf.len());
+            buf[..n].copy_from_slice(&c[..n]);
+            if n < c.len() {
+                self.0.push_front(c.split_off(n));
+            }
+            Ok(n)
+        }
+    }
+
+    /// Unmasked server frames: a pong, a binary frame of `len` bytes.
+    fn frames(len: usize) -> Vec<u8> {
+        let mut v = vec![0x8a, 0x02, 1, 2, 0x82, 126];
+        v.extend_from_slice(&(len as u16).to_be_bytes());
+        v.extend((0..len).map(|i| i as u8));
+        v
+    }
+
+    /// Reads everything through `rf` in reads of `size` bytes until `WouldBlock` (bounded).
+    fn drain(rf: &mut Reframed<Chunks>, size: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; size];
+        for _ in 0..100_000 {
+            match rf.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return out,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        panic!("no WouldBlock")
+    }
+
+    #[test]
+    fn small_reads_see_the_same_bytes_and_nothing_is_carried_when_idle() {
+        let bytes = frames(5000);
+        for (split, size) in [(1, 7), (3, 256), (6000, 14), (6000, 256), (6000, 8192)] {
+            let chunks = bytes.chunks(split).map(<[u8]>::to_vec).collect();
+            let mut rf = Reframed::new(Chunks(chunks), Vec::new(), None);
+            assert_eq!(drain(&mut rf, size), bytes, "split {split}, reads of {size}");
+            assert_eq!(rf.raw.capacity(), 0, "idle connection keeps a carry-over");
+        }
+    }
+
+    #[test]
+    fn the_upgrade_tail_is_read_first() {
+        let bytes = frames(300);
+        let (tail, rest) = bytes.split_at(100);
+        let mut rf = Reframed::new(Chunks([rest.to_vec()].into()), tail.to_vec(), None);
+        assert_eq!(drain(&mut rf, 64), bytes);
+        assert_eq!(rf.raw.capacity(), 0);
     }
 }

@@ -75,7 +75,8 @@ pub(crate) struct Adaptive {
     /// `(min_ms, max_ms)` while on.
     pub range: Option<(u32, u32)>,
     /// Built by the runtime thread when the transport's server host is known.
-    pub tracker: Option<Tracker>,
+    /// Boxed: most channels are not adaptive.
+    pub tracker: Option<Box<Tracker>>,
     /// The bounds the learner was last given: `(min, min(max, server interval))`.
     pub bounds: (u32, u32),
     /// `decrease_network_keepalive_interval` calls not yet fed to the learner.

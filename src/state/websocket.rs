@@ -28,7 +28,7 @@ pub const DEFAULT_OUTBOUND_LIMIT: u32 = 16 << 20;
 /// Default connect timeout when 0 is passed (30 s).
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 30_000;
 /// Read buffer per connection: small on purpose (thousands of idle connections), grows per frame.
-pub const READ_BUFFER_SIZE: usize = 1024;
+pub const READ_BUFFER_SIZE: usize = 256;
 
 const RESERVED_HEADERS: &[&str] = &[
     "host",
@@ -63,8 +63,9 @@ pub(crate) struct Options {
 pub struct PeerTls {
     /// The server's leaf certificate (DER); shared by every websocket that saw the same one.
     pub certificate: Arc<[u8]>,
-    pub version: CString,
-    pub cipher_suite: CString,
+    /// Static names (rustls' fixed set of versions and suites, each stored once per process).
+    pub version: &'static CStr,
+    pub cipher_suite: &'static CStr,
 }
 
 /// Everything behind the websocket's lock.
@@ -286,7 +287,8 @@ impl WsShared {
     pub fn add_trusted_ca_pem(&self, pem: &[u8]) -> Result<()> {
         let certs = parse_pem_certs(pem)?;
         self.with_options(|o| {
-            o.tls.extra_ca.extend(certs);
+            o.tls.extra_ca.extend(certs.iter().map(|c| crate::protocol::tls::intern_der(c.as_ref())));
+            o.tls.extra_ca.shrink_to_fit();
             Ok(())
         })
     }
@@ -354,7 +356,7 @@ impl WsShared {
     }
 
     /// Records what a TLS session negotiated (runtime thread, at open).
-    pub(crate) fn set_peer_tls(&self, certificate: &[u8], version: &str, cipher_suite: &str) {
+    pub(crate) fn set_peer_tls(&self, certificate: &[u8], version: &'static str, cipher_suite: &'static str) {
         let mut g = self.peer_tls.lock();
         if let Some(last) = g.last() {
             if &*last.certificate == certificate
@@ -364,10 +366,11 @@ impl WsShared {
                 return;
             }
         }
+        g.reserve_exact(1); // usually the only entry: no spare slots
         g.push(PeerTls {
             certificate: intern_certificate(certificate),
-            version: to_cstring_lossy(version),
-            cipher_suite: to_cstring_lossy(cipher_suite),
+            version: static_cstr(version),
+            cipher_suite: static_cstr(cipher_suite),
         });
     }
 
@@ -501,16 +504,21 @@ impl WsShared {
     }
 }
 
+/// The C string of one of rustls' static names, made once per distinct name and kept for the
+/// process's life (a handful: TLS versions and cipher suites).
+fn static_cstr(name: &'static str) -> &'static CStr {
+    static TABLE: Mutex<Vec<(&'static str, &'static CStr)>> = Mutex::new(Vec::new());
+    let mut t = TABLE.lock();
+    if let Some((_, c)) = t.iter().find(|(n, _)| *n == name) {
+        return c;
+    }
+    let c: &'static CStr = Box::leak(to_cstring_lossy(name).into_boxed_c_str());
+    t.push((name, c));
+    c
+}
+
 /// One copy of each server certificate however many websockets saw it (thousands of channels
 /// to one server would otherwise keep a kilobyte each).
 fn intern_certificate(der: &[u8]) -> Arc<[u8]> {
-    static TABLE: Mutex<Vec<Weak<[u8]>>> = Mutex::new(Vec::new());
-    let mut t = TABLE.lock();
-    t.retain(|w| w.strong_count() > 0);
-    if let Some(c) = t.iter().filter_map(|w| w.upgrade()).find(|c| &**c == der) {
-        return c;
-    }
-    let c: Arc<[u8]> = Arc::from(der);
-    t.push(Arc::downgrade(&c));
-    c
+    crate::protocol::tls::intern_der(der)
 }

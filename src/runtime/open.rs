@@ -2,6 +2,8 @@
 //! data and keep-alives go out, and close frames and errors end the connection via `finish`.
 
 use std::io;
+
+use rand::Rng;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use super::lifecycle::{Conn, End, Life, CLOSE_LINGER};
 use super::reactor::Reactor;
 use super::stream::is_tls_failure;
 use crate::error::ResultCode;
+use crate::protocol::keepalive_frame::{empty_pong_frame, ping_frame, EMPTY_PONG_LEN, PING_LEN};
 use crate::state::event::mask_bit;
 use crate::state::Event;
 use crate::types::{EventKind, KeepAliveMode, MessageType};
@@ -43,6 +46,15 @@ fn own_payload(data: Bytes) -> Bytes {
 /// a conforming peer would answer with it, so this is how an invalid peer code shows.
 fn peer_close_code_was_invalid(f: &CloseFrame) -> bool {
     f.code == CloseCode::Protocol && f.reason.as_str() == "Protocol violation"
+}
+
+/// The unmasked payload of a ping frame built by `ping_frame` (for the codec fallback).
+fn ping_payload(frame: &[u8; PING_LEN], mask: [u8; 4]) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    for (i, b) in p.iter_mut().enumerate() {
+        *b = frame[6 + i] ^ mask[i % 4];
+    }
+    p
 }
 
 /// Size of the masked client pong frame tungstenite queues for a ping with this payload (≤ 125).
@@ -289,7 +301,12 @@ impl Reactor {
 
     /// Pushes buffered frames to the kernel; wakes `flush_transport` waiters when all went out.
     pub(crate) fn flush(&mut self, c: &mut Conn) {
-        let Some(sock) = c.life.sock_mut() else { return };
+        self.flush_done(c);
+    }
+
+    /// `flush`; true when everything went out (nothing is left in the codec or the stream).
+    fn flush_done(&mut self, c: &mut Conn) -> bool {
+        let Some(sock) = c.life.sock_mut() else { return false };
         match sock.flush() {
             Ok(()) => {
                 if c.unflushed > 0 {
@@ -303,30 +320,63 @@ impl Reactor {
                         c.ws.cond.notify_all();
                     }
                 }
+                true
             }
-            Err(e) if would_block(&e) => {}
-            Err(e) => self.on_error(c, e),
+            Err(e) if would_block(&e) => false,
+            Err(e) => {
+                self.on_error(c, e);
+                false
+            }
         }
     }
 
     /// Sends one keep-alive frame now (scheduled, or `ctrlchan_keepalive_run`).
+    ///
+    /// The frame is built in `protocol::keepalive_frame` and written straight to the stream
+    /// when the codec has nothing buffered (the steady state): no encoder, no payload allocation,
+    /// one `send`. Otherwise it is queued behind the buffered frames through the codec.
     pub(crate) fn send_keepalive(&mut self, c: &mut Conn, mode: KeepAliveMode, pong_timeout_ms: u32) {
-        let Life::Open { sock } = &mut c.life else { return };
         let now = Instant::now();
-        // Let any automatic pong reply go first so a custom pong never replaces it.
-        if let Err(e) = ok_unless_fatal(sock.flush()) {
-            return self.on_error(c, e);
+        self.send_keepalive_at(c, mode, pong_timeout_ms, now)
+    }
+
+    /// `send_keepalive` with the wake-up's clock reading.
+    pub(crate) fn send_keepalive_at(&mut self, c: &mut Conn, mode: KeepAliveMode, pong_timeout_ms: u32, now: Instant) {
+        if !matches!(c.life, Life::Open { .. }) {
+            return;
         }
-        let msg = match mode {
+        // Let any automatic pong reply go first so a custom pong never replaces it.
+        let drained = self.flush_done(c);
+        let mask = self.masks.next_u32().to_ne_bytes();
+        let Life::Open { sock } = &mut c.life else { return };
+        let mut ping = [0u8; PING_LEN];
+        let frame: &[u8] = match mode {
             KeepAliveMode::Ping => {
                 let seq = self.rt.ping_seq.fetch_add(1, Ordering::Relaxed);
                 c.ka.ping_sent(seq, now, pong_timeout_ms, c.probe.is_some());
-                Message::Ping(Bytes::copy_from_slice(&seq.to_be_bytes()))
+                ping = ping_frame(seq, mask);
+                &ping
             }
-            KeepAliveMode::UnsolicitedPong => Message::Pong(Bytes::new()),
+            KeepAliveMode::UnsolicitedPong => {
+                ping[..EMPTY_PONG_LEN].copy_from_slice(&empty_pong_frame(mask));
+                &ping[..EMPTY_PONG_LEN]
+            }
         };
-        if let Err(e) = ok_unless_fatal(sock.write(msg)) {
-            return self.on_error(c, e);
+        let direct = match drained {
+            true => match sock.get_mut().write_frame(frame) {
+                Ok(sent) => sent,
+                Err(e) => return self.on_error(c, tungstenite::Error::Io(e)),
+            },
+            false => false,
+        };
+        if !direct {
+            let msg = match mode {
+                KeepAliveMode::Ping => Message::Ping(Bytes::copy_from_slice(&ping_payload(&ping, mask))),
+                KeepAliveMode::UnsolicitedPong => Message::Pong(Bytes::new()),
+            };
+            if let Err(e) = ok_unless_fatal(sock.write(msg)) {
+                return self.on_error(c, e);
+            }
         }
         c.ka.last_outbound = now;
         self.rt.counters.keepalives_sent.fetch_add(1, Ordering::Relaxed);
@@ -340,7 +390,9 @@ impl Reactor {
                 }
             }
         }
-        self.flush(c);
+        if !direct {
+            self.flush(c);
+        }
         if mode == KeepAliveMode::UnsolicitedPong && matches!(c.life, Life::Open { .. }) {
             self.rt.emit(&c.ws, EventKind::Keepalive, |_| {});
         }
@@ -423,7 +475,7 @@ impl Reactor {
             if crate::protocol::timing::keepalive_due(deadline, now, window) {
                 if let Some(ch) = &c.ka.channel {
                     let task = ch.keepalive_task();
-                    self.send_keepalive(c, task.mode(), task.pong_timeout_ms());
+                    self.send_keepalive_at(c, task.mode(), task.pong_timeout_ms(), now);
                 }
             }
         }

@@ -47,6 +47,8 @@ pub(crate) struct Reactor {
     probe_at: Option<Instant>,
     /// The last sleep offset (CLOCK_BOOTTIME - CLOCK_MONOTONIC, plus injected sleep).
     sleep_offset: Duration,
+    /// Masking keys of keep-alive frames: ChaCha12 seeded from the OS, one block per 16 keys.
+    pub(super) masks: rand::rngs::StdRng,
 }
 
 pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
@@ -65,6 +67,7 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         netwatch: NetWatch::open(),
         probe_at: None,
         sleep_offset: Duration::ZERO,
+        masks: rand::SeedableRng::from_rng(&mut rand::rng()),
     };
     r.sleep_offset = r.current_sleep_offset();
     if let Some(nw) = &r.netwatch {

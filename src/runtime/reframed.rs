@@ -23,6 +23,9 @@ pub struct Reframed<S = Stream> {
     end: usize,
     /// (message seq, size) for which an allocation of twice the size succeeded.
     probed: (u64, u64),
+    /// The unsent tail of a frame written around the codec (`write_frame`): it goes out before
+    /// anything else written through this stream.
+    carry: Vec<u8>,
 }
 
 impl<S: Read> Reframed<S> {
@@ -30,7 +33,15 @@ impl<S: Read> Reframed<S> {
     pub fn new(inner: S, tail: Vec<u8>, max_frame_size: Option<usize>) -> Self {
         let end = tail.len();
         let raw = tail;
-        Reframed { inner, rf: Reframer::new(DEFAULT_CHUNK, max_frame_size), raw, start: 0, end, probed: (0, 0) }
+        Reframed {
+            inner,
+            rf: Reframer::new(DEFAULT_CHUNK, max_frame_size),
+            raw,
+            start: 0,
+            end,
+            probed: (0, 0),
+            carry: Vec::new(),
+        }
     }
 
     /// Before up to `n` more payload bytes of a data message go to tungstenite (whose buffer
@@ -108,11 +119,50 @@ impl<S: Read> Read for Reframed<S> {
     }
 }
 
+impl<S: Write> Reframed<S> {
+    /// Writes a complete frame built outside the codec (a keep-alive), when the codec has
+    /// nothing buffered. `Ok(false)`: the socket took nothing (would block); the caller writes it
+    /// through the codec instead. `Ok(true)`: sent, or its unsent tail is kept and goes out
+    /// before anything else (the writable event's flush finishes it).
+    pub fn write_frame(&mut self, frame: &[u8]) -> io::Result<bool> {
+        if !self.carry.is_empty() {
+            self.carry.extend_from_slice(frame);
+            return Ok(true);
+        }
+        match self.inner.write(frame) {
+            Ok(n) if n >= frame.len() => Ok(true),
+            Ok(0) => Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes")),
+            Ok(n) => {
+                self.carry.extend_from_slice(&frame[n..]);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends the carried tail; `WouldBlock` while some of it is left.
+    fn drain_carry(&mut self) -> io::Result<()> {
+        // Bounded: every round sends at least one byte or returns.
+        while !self.carry.is_empty() {
+            let n = self.inner.write(&self.carry)?;
+            if n == 0 {
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes"));
+            }
+            self.carry.drain(..n);
+        }
+        self.carry = Vec::new();
+        Ok(())
+    }
+}
+
 impl<S: Write> Write for Reframed<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.drain_carry()?;
         self.inner.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
+        self.drain_carry()?;
         self.inner.flush()
     }
 }
@@ -133,5 +183,59 @@ impl<S> Reframed<S> {
     /// The re-framer (tests and fuzzing use other fragment sizes).
     pub fn reframer_mut(&mut self) -> &mut Reframer {
         &mut self.rf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes at most `room` bytes per write, then would block once.
+    struct Tight {
+        got: Vec<u8>,
+        room: usize,
+        blocked: bool,
+    }
+    impl Read for Tight {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    }
+    impl Write for Tight {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.blocked {
+                self.blocked = false;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.room);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn direct_frame_tail_goes_out_before_later_writes() {
+        let mut r = Reframed::new(Tight { got: Vec::new(), room: 5, blocked: false }, Vec::new(), None);
+        assert!(r.write_frame(b"0123456789abcd").expect("sent or carried"));
+        assert_eq!(r.got, b"01234");
+        // A later codec write first finishes the frame (5 bytes a round), then writes its own.
+        r.inner.room = 100;
+        assert_eq!(r.write(b"XY").expect("write"), 2);
+        assert_eq!(r.got, b"0123456789abcdXY");
+        // Would block at once: nothing is taken, the caller falls back to the codec.
+        r.inner.blocked = true;
+        assert!(!r.write_frame(b"zz").expect("no error"));
+        assert_eq!(r.got, b"0123456789abcdXY");
+        // A carried tail makes flush report would-block until it is out.
+        r.inner.room = 1;
+        assert!(r.write_frame(b"pq").expect("carried"));
+        r.inner.blocked = true;
+        assert_eq!(r.flush().map_err(|e| e.kind()), Err(io::ErrorKind::WouldBlock));
+        r.inner.room = 10;
+        assert!(r.flush().is_ok());
+        assert_eq!(r.got, b"0123456789abcdXYpq");
     }
 }

@@ -89,9 +89,25 @@ impl Reactor {
                 self.rt.queue.pause();
                 return self.flush(c);
             }
+            let open = matches!(c.life, Life::Open { .. });
             let Some(sock) = c.life.sock_mut() else { return };
+            if open {
+                // A complete pong in front of an idle codec: no generic decoding (see `next_pong`).
+                let mut payload = [0u8; 125];
+                match sock.get_mut().next_pong(&mut payload) {
+                    Ok(Some(n)) => {
+                        c.ka.last_inbound = Instant::now();
+                        self.on_pong(c, &payload[..n]);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.flush(c),
+                    Err(e) => return self.on_error(c, tungstenite::Error::Io(e)),
+                }
+            }
             match sock.read() {
                 Ok(msg) => {
+                    sock.get_mut().codec_read_message();
                     c.ka.last_inbound = Instant::now();
                     self.on_message(c, msg);
                     if c.life.is_closed() {
@@ -99,7 +115,10 @@ impl Reactor {
                     }
                 }
                 // Automatic replies (pong, close) queued by read() go out now.
-                Err(e) if would_block(&e) => return self.flush(c),
+                Err(e) if would_block(&e) => {
+                    sock.get_mut().codec_would_block();
+                    return self.flush(c);
+                }
                 Err(e) => return self.on_error(c, e),
             }
         }
@@ -119,27 +138,7 @@ impl Reactor {
             Message::Text(_) | Message::Binary(_) | Message::Pong(_) if lingering => {}
             Message::Text(t) => self.push(c, MessageType::Utf8, Bytes::from(t)),
             Message::Binary(b) => self.push(c, MessageType::Binary, b),
-            Message::Pong(p) => {
-                if let Some((rtt, gap)) = c.ka.pong(&p) {
-                    // The timer armed for the pong deadline is now useless: re-arm at the real
-                    // next deadline so the idle channel costs no extra wake-up.
-                    c.rearm = true;
-                    c.probe = None;
-                    self.adaptive_ack(c, gap);
-                    let rtt_us = rtt.as_micros().min(u64::MAX as u128) as u64;
-                    self.rt.counters.keepalives_acked.fetch_add(1, Ordering::Relaxed);
-                    if let Some(ch) = &c.ka.channel {
-                        ch.stats.record_rtt(rtt_us);
-                    }
-                    // The common case, keep-alive acks masked out, costs no lock: the channel whose
-                    // schedule this is already says so.
-                    let quiet =
-                        c.ka.channel.as_ref().is_some_and(|ch| ch.event_mask() & mask_bit(EventKind::Keepalive) == 0);
-                    if !quiet {
-                        self.rt.emit(&c.ws, EventKind::Keepalive, |ev| ev.rtt_us = rtt_us);
-                    }
-                }
-            }
+            Message::Pong(p) => self.on_pong(c, &p),
             Message::Ping(p) if !lingering => self.auto_reply_queued(c, p.len()),
             Message::Ping(_) | Message::Frame(_) => {}
             Message::Close(Some(f)) if peer_close_code_was_invalid(&f) => {
@@ -166,6 +165,29 @@ impl Reactor {
                 }
                 let ev = closed_event(c, code, &reason, ResultCode::Ok);
                 self.finish(c, End::Event(ev), Some(CLOSE_LINGER));
+            }
+        }
+    }
+
+    /// A pong arrived (not while lingering): settles the keep-alive it answers, if any.
+    fn on_pong(&mut self, c: &mut Conn, p: &[u8]) {
+        if let Some((rtt, gap)) = c.ka.pong(p) {
+            // The timer armed for the pong deadline is now useless: re-arm at the real
+            // next deadline so the idle channel costs no extra wake-up.
+            c.rearm = true;
+            c.probe = None;
+            self.adaptive_ack(c, gap);
+            let rtt_us = rtt.as_micros().min(u64::MAX as u128) as u64;
+            self.note_keepalive_rtt(rtt_us);
+            self.rt.counters.keepalives_acked.fetch_add(1, Ordering::Relaxed);
+            if let Some(ch) = &c.ka.channel {
+                ch.stats.record_rtt(rtt_us);
+            }
+            // The common case, keep-alive acks masked out, costs no lock: the channel whose
+            // schedule this is already says so.
+            let quiet = c.ka.channel.as_ref().is_some_and(|ch| ch.event_mask() & mask_bit(EventKind::Keepalive) == 0);
+            if !quiet {
+                self.rt.emit(&c.ws, EventKind::Keepalive, |ev| ev.rtt_us = rtt_us);
             }
         }
     }
@@ -476,6 +498,9 @@ impl Reactor {
                 if let Some(ch) = &c.ka.channel {
                     let task = ch.keepalive_task();
                     self.send_keepalive_at(c, task.mode(), task.pong_timeout_ms(), now);
+                    if task.mode() == KeepAliveMode::Ping {
+                        self.burst_pings = self.burst_pings.saturating_add(1);
+                    }
                 }
             }
         }

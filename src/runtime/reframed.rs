@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::ops::{Deref, DerefMut};
 
 use super::stream::Stream;
+use crate::protocol::keepalive_frame::{front_frame, FrontFrame};
 use crate::protocol::reframe::{Reframer, DEFAULT_CHUNK};
 
 /// Bytes read ahead from the socket while a header is parsed. The buffer is dropped whenever the
@@ -26,6 +27,10 @@ pub struct Reframed<S = Stream> {
     /// The unsent tail of a frame written around the codec (`write_frame`): it goes out before
     /// anything else written through this stream.
     carry: Vec<u8>,
+    /// The pong fast path read EOF: the next read reports it without asking the stream again.
+    eof: bool,
+    /// The codec above holds no bytes (set by its owner, see [`Reframed::codec_would_block`]).
+    codec_idle: bool,
 }
 
 impl<S: Read> Reframed<S> {
@@ -41,6 +46,8 @@ impl<S: Read> Reframed<S> {
             end,
             probed: (0, 0),
             carry: Vec::new(),
+            eof: false,
+            codec_idle: false,
         }
     }
 
@@ -99,6 +106,9 @@ impl<S: Read> Read for Reframed<S> {
             }
             self.start = 0;
             self.end = 0;
+            if self.eof {
+                return Ok(0);
+            }
             if self.raw.len() != RAW {
                 self.raw = vec![0; RAW];
             }
@@ -116,6 +126,60 @@ impl<S: Read> Read for Reframed<S> {
             }
             self.end = n;
         }
+    }
+}
+
+impl<S: Read> Reframed<S> {
+    /// The pong fast path, taken only while the codec holds no bytes (see
+    /// [`Reframed::codec_would_block`]). If the stream starts with a complete
+    /// unfragmented pong (`protocol::keepalive_frame::front_frame`), takes it and copies its
+    /// payload into `out`: `Ok(Some(len))`. `Ok(None)`: something else (or part of a frame, or
+    /// EOF) comes first; the codec must read it. `WouldBlock`: nothing to read now.
+    pub fn next_pong(&mut self, out: &mut [u8; 125]) -> io::Result<Option<usize>> {
+        if !self.codec_idle || !self.rf.at_frame_boundary() {
+            return Ok(None);
+        }
+        if self.start == self.end {
+            if self.raw.len() != RAW {
+                self.raw = vec![0; RAW];
+            }
+            let n = match self.inner.read(&mut self.raw[..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        self.raw = Vec::new(); // idle: give the read-ahead back
+                    }
+                    return Err(e);
+                }
+            };
+            self.start = 0;
+            self.end = n;
+            if n == 0 {
+                self.eof = true;
+                return Ok(None);
+            }
+        }
+        match front_frame(&self.raw[self.start..self.end]) {
+            FrontFrame::Pong { frame_len } => {
+                let payload = &self.raw[self.start + 2..self.start + frame_len];
+                out[..payload.len()].copy_from_slice(payload);
+                self.start += frame_len;
+                Ok(Some(payload.len()))
+            }
+            FrontFrame::Incomplete | FrontFrame::Other => Ok(None),
+        }
+    }
+
+    /// The codec's read returned a message: it may hold more bytes, no fast path until it would
+    /// block again.
+    pub fn codec_read_message(&mut self) {
+        self.codec_idle = false;
+    }
+
+    /// The codec's read would block: it parsed every complete frame it had, so if what we gave
+    /// it ends on a frame boundary it holds no bytes at all.
+    pub fn codec_would_block(&mut self) {
+        self.codec_idle = self.rf.at_frame_boundary();
     }
 }
 
@@ -237,5 +301,147 @@ mod tests {
         r.inner.room = 10;
         assert!(r.flush().is_ok());
         assert_eq!(r.got, b"0123456789abcdXYpq");
+    }
+}
+
+#[cfg(test)]
+mod fast_pong_tests {
+    use super::*;
+    use std::collections::VecDeque;
+    use tungstenite::protocol::Role;
+    use tungstenite::{Message, WebSocket};
+
+    /// Scripted server bytes: `None` = would block once; an empty script would block forever.
+    struct Script(VecDeque<Option<Vec<u8>>>);
+    impl Read for Script {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.pop_front() {
+                Some(Some(mut b)) => {
+                    let n = b.len().min(buf.len());
+                    buf[..n].copy_from_slice(&b[..n]);
+                    if n < b.len() {
+                        self.0.push_front(Some(b.split_off(n)));
+                    }
+                    Ok(n)
+                }
+                _ => Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+    }
+    impl Write for Script {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn pong(seq: u8) -> Vec<u8> {
+        vec![0x8A, 1, seq]
+    }
+
+    /// The reactor's read loop (open.rs) over a script: which bytes took the fast path.
+    fn drive(script: Vec<Option<Vec<u8>>>) -> Vec<String> {
+        let r = Reframed::new(Script(script.into()), Vec::new(), None);
+        let mut ws = WebSocket::from_raw_socket(r, Role::Client, None);
+        let mut log = Vec::new();
+        for _ in 0..100 {
+            if ws.get_ref().inner.0.is_empty() && log.last().is_some_and(|l| l == "block") {
+                break;
+            }
+            let mut p = [0u8; 125];
+            match ws.get_mut().next_pong(&mut p) {
+                Ok(Some(n)) => {
+                    log.push(format!("fast {:?}", &p[..n]));
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    log.push("block".into());
+                    continue;
+                }
+                Err(e) => {
+                    log.push(format!("io {e}"));
+                    break;
+                }
+            }
+            match ws.read() {
+                Ok(m) => {
+                    ws.get_mut().codec_read_message();
+                    log.push(match m {
+                        Message::Pong(p) => format!("codec pong {:?}", &p[..]),
+                        Message::Text(t) => format!("codec text {}", t.as_str()),
+                        other => format!("codec {other:?}"),
+                    });
+                }
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ws.get_mut().codec_would_block();
+                    log.push("block".into());
+                }
+                Err(e) => {
+                    log.push(format!("error {e}"));
+                    break;
+                }
+            }
+        }
+        log
+    }
+
+    #[test]
+    fn pongs_take_the_fast_path_only_in_front_of_an_idle_codec() {
+        let mut two = pong(2);
+        two.extend_from_slice(&[0x81, 2, b'h', b'i']);
+        let log = drive(vec![
+            Some(pong(9)), // the codec has not blocked yet: it decodes this one
+            None,
+            Some(pong(1)),
+            None,
+            Some(two),
+            None,
+            Some(vec![0x8A]), // a pong split after its first byte
+            None,
+            Some(vec![1, 3]),
+            None,
+            Some(pong(4)),
+        ]);
+        assert_eq!(
+            log,
+            [
+                "codec pong [9]",
+                "block",
+                "fast [1]",
+                "block",
+                "fast [2]",
+                "codec text hi",
+                "block",
+                "block",
+                "codec pong [3]",
+                "block",
+                "fast [4]",
+                "block"
+            ]
+        );
+    }
+
+    #[test]
+    fn masked_oversized_and_fragmented_pongs_go_to_the_codec_which_rejects_them() {
+        let masked = vec![0x8A, 0x81, 1, 2, 3, 4, 5];
+        let log = drive(vec![None, Some(masked)]);
+        assert_eq!(log[0], "block");
+        assert!(log[1].starts_with("error") && log[1].contains("mask"), "{log:?}");
+        let mut big = vec![0x8A, 126, 0, 200];
+        big.extend_from_slice(&[0; 200]);
+        let log = drive(vec![None, Some(big)]);
+        assert!(log[1].starts_with("error"), "{log:?}");
+        let log = drive(vec![None, Some(vec![0x0A, 1, 7])]);
+        assert!(log[1].starts_with("error"), "{log:?}");
+    }
+
+    #[test]
+    fn eof_seen_by_the_fast_path_reaches_the_codec() {
+        let log = drive(vec![None, Some(Vec::new())]);
+        assert_eq!(log[0], "block");
+        assert!(log[1].starts_with("error"), "EOF must surface: {log:?}");
     }
 }

@@ -54,8 +54,9 @@ def client_cmd(client, scheme, port, n, a):
                "--window-ms", str(a.window_ms), "--inflight", str(a.inflight)]
         if a.spread_ms:
             cmd += ["--spread-ms", str(a.spread_ms)]
-        if a.pong_settle_ms is not None and not client.startswith("before"):
-            cmd += ["--pong-settle-ms", str(a.pong_settle_ms)]
+        settle = getattr(a, "pong_settle_ms", None)
+        if settle is not None and not client.startswith("before"):
+            cmd += ["--pong-settle-ms", str(settle)]
         if scheme == "wss":
             cmd += ["--ca", CA]
         return cmd, {}

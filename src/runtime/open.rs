@@ -79,6 +79,7 @@ impl Reactor {
     /// Reads and dispatches messages until the socket would block (or the budget is used up:
     /// then the connection is read again after the others had their turn).
     pub(crate) fn read(&mut self, c: &mut Conn, idx: usize) {
+        let mut codec_used = false;
         for _ in 0..READ_BUDGET {
             if self.rt.queue.is_full() && self.feeds_queue(c) {
                 // Back-pressure: leave the bytes in the kernel until the app drains the queue.
@@ -101,10 +102,18 @@ impl Reactor {
                         continue;
                     }
                     Ok(None) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.flush(c),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // The codec was not used in this call: nothing new to flush (a flush
+                        // that would block earlier resumes on the writable event).
+                        if codec_used || c.unflushed > 0 || c.ping_in_codec {
+                            self.flush(c);
+                        }
+                        return;
+                    }
                     Err(e) => return self.on_error(c, tungstenite::Error::Io(e)),
                 }
             }
+            codec_used = true;
             match sock.read() {
                 Ok(msg) => {
                     sock.get_mut().codec_read_message();
@@ -331,6 +340,7 @@ impl Reactor {
         let Some(sock) = c.life.sock_mut() else { return false };
         match sock.flush() {
             Ok(()) => {
+                c.ping_in_codec = false;
                 if c.unflushed > 0 {
                     let mut g = c.ws.inner.lock();
                     g.pending_bytes = g.pending_bytes.saturating_sub(c.unflushed);
@@ -367,8 +377,10 @@ impl Reactor {
         if !matches!(c.life, Life::Open { .. }) {
             return;
         }
-        // Let any automatic pong reply go first so a custom pong never replaces it.
-        let drained = self.flush_done(c);
+        // Let any automatic pong reply go first so a custom pong never replaces it. Nothing
+        // written into the codec since its last complete flush (data and automatic replies count
+        // in `unflushed`, a keep-alive queued there sets `ping_in_codec`): nothing to flush.
+        let drained = (c.unflushed == 0 && !c.ping_in_codec) || self.flush_done(c);
         let mask = self.masks.next_u32().to_ne_bytes();
         let Life::Open { sock } = &mut c.life else { return };
         let mut ping = [0u8; PING_LEN];
@@ -396,6 +408,7 @@ impl Reactor {
                 KeepAliveMode::Ping => Message::Ping(Bytes::copy_from_slice(&ping_payload(&ping, mask))),
                 KeepAliveMode::UnsolicitedPong => Message::Pong(Bytes::new()),
             };
+            c.ping_in_codec = true;
             if let Err(e) = ok_unless_fatal(sock.write(msg)) {
                 return self.on_error(c, e);
             }

@@ -140,10 +140,10 @@ impl<S: Read> Reframed<S> {
             return Ok(None);
         }
         if self.start == self.end {
-            if self.raw.len() != RAW {
-                self.raw = vec![0; RAW];
-            }
-            let n = match self.inner.read(&mut self.raw[..]) {
+            // Read onto the stack: the common case, one pong, needs no read-ahead buffer at all;
+            // anything after it (or instead of it) becomes the read-ahead.
+            let mut chunk = [0u8; RAW];
+            let n = match self.inner.read(&mut chunk) {
                 Ok(n) => n,
                 Err(e) => {
                     if e.kind() == io::ErrorKind::WouldBlock {
@@ -152,12 +152,22 @@ impl<S: Read> Reframed<S> {
                     return Err(e);
                 }
             };
-            self.start = 0;
-            self.end = n;
             if n == 0 {
                 self.eof = true;
                 return Ok(None);
             }
+            let mut taken = 0;
+            if let FrontFrame::Pong { frame_len } = front_frame(&chunk[..n]) {
+                out[..frame_len - 2].copy_from_slice(&chunk[2..frame_len]);
+                taken = frame_len;
+            }
+            if taken < n {
+                self.raw.clear();
+                self.raw.extend_from_slice(&chunk[taken..n]);
+                self.start = 0;
+                self.end = n - taken;
+            }
+            return Ok((taken > 0).then_some(taken - 2));
         }
         match front_frame(&self.raw[self.start..self.end]) {
             FrontFrame::Pong { frame_len } => {

@@ -54,6 +54,9 @@ def client_cmd(client, scheme, port, n, a):
                "--window-ms", str(a.window_ms), "--inflight", str(a.inflight)]
         if a.spread_ms:
             cmd += ["--spread-ms", str(a.spread_ms)]
+        settle = getattr(a, "pong_settle_ms", None)
+        if settle is not None and not client.startswith("before"):
+            cmd += ["--pong-settle-ms", str(settle)]
         if scheme == "wss":
             cmd += ["--ca", CA]
         return cmd, {}
@@ -318,6 +321,7 @@ def main():
     ap.add_argument("--inflight", type=int, default=1000)
     ap.add_argument("--spread-ms", type=int, default=0, help="ctrlchan only: random connect times (phases)")
     ap.add_argument("--server-threads", type=int, default=2)
+    ap.add_argument("--pong-settle-ms", type=int, help="ctrlchan clients (not before:*): the runtime's pong settle time")
     ap.add_argument("--before-bin", help="the bench client of an earlier ctrlchan build, for the clients "
                     "before:callback / before:queue (same protocol as examples/bench.rs)")
     ap.add_argument("--repeat", type=int, default=1,

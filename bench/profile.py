@@ -28,6 +28,8 @@ def main():
     ap.add_argument("--window-ms", type=int, default=5000)
     ap.add_argument("--inflight", type=int, default=100)
     ap.add_argument("--top", type=int, default=40)
+    ap.add_argument("--before-bin", help="bench client of an earlier build, for --client before:callback|queue")
+    ap.add_argument("--pong-settle-ms", type=int, help="ctrlchan clients: the runtime's pong settle time")
     a = ap.parse_args()
     a.spread_ms, a.server_threads = 0, 2
     out_dir = os.path.join(driver.HERE, "results")

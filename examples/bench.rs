@@ -61,6 +61,7 @@ struct Args {
     spread_ms: u64,
     inflight: u64,
     coalescing_ms: Option<u32>,
+    pong_settle_ms: Option<u32>,
     /// Make every acknowledged keep-alive an event (the mask ALL), as before quiet channels.
     ack_events: bool,
 }
@@ -77,6 +78,7 @@ fn parse_args() -> Args {
         spread_ms: 0,
         inflight: 1000,
         coalescing_ms: None,
+        pong_settle_ms: None,
         ack_events: false,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
@@ -96,6 +98,7 @@ fn parse_args() -> Args {
             "--spread-ms" => a.spread_ms = num(&val),
             "--inflight" => a.inflight = num(&val).max(1),
             "--coalescing-ms" => a.coalescing_ms = Some(num(&val) as u32),
+            "--pong-settle-ms" => a.pong_settle_ms = Some(num(&val) as u32),
             "--ack-events" => {
                 a.ack_events = val != "0";
             }
@@ -131,6 +134,9 @@ fn xorshift(state: &mut u64) -> u64 {
 fn main() {
     let a = parse_args();
     let rt = Runtime::new().unwrap_or_else(|e| die(&format!("runtime: {e:?}")));
+    if let Some(ms) = a.pong_settle_ms {
+        rt.set_pong_settle(ms).unwrap_or_else(|e| die(&format!("pong settle: {e:?}")));
+    }
     if let Some(ms) = a.coalescing_ms {
         rt.set_coalescing_window(ms).unwrap_or_else(|e| die(&format!("coalescing window: {e:?}")));
     }

@@ -72,6 +72,22 @@ impl Runtime {
         Ok(())
     }
 
+    pub fn pong_settle_ms(&self) -> u32 {
+        self.shared.pong_settle_ms.load(Ordering::Acquire)
+    }
+
+    /// After a wake-up that sent a burst of keep-alive pings, the runtime thread waits up to
+    /// `ms` (default 5; 0 disables; at most 1000) before it listens again, so that the burst's
+    /// pongs are read in one pass instead of one wake-up per arrival. Skipped while the
+    /// runtime's smoothed keep-alive RTT is over 1.5 × `ms` (the pongs would not be back).
+    pub fn set_pong_settle(&self, ms: u32) -> Result<()> {
+        if ms > crate::runtime::MAX_PONG_SETTLE_MS {
+            return Err(Error::invalid_argument("pong settle time must be at most 1000 ms"));
+        }
+        self.shared.pong_settle_ms.store(ms, Ordering::Release);
+        Ok(())
+    }
+
     /// Bounds the runtime queue (default 65 536 events). When full, the runtime stops reading
     /// the sockets whose events would go there until the app drained it below half.
     pub fn set_event_queue_limit(&self, max_events: u32) -> Result<()> {

@@ -56,6 +56,10 @@ pub const CTRLCHAN_MAX_PONG_TIMEOUT_MS: u32 = 86_400_000;
 pub const CTRLCHAN_DEFAULT_MAX_CHANNELS: u32 = 65_536;
 /// Default coalescing window of a runtime, in ms (`ctrlchan_runtime_set_coalescing_window`).
 pub const CTRLCHAN_DEFAULT_COALESCING_MS: u32 = 1_000;
+/// Default pong settle time of a runtime, in ms (`ctrlchan_runtime_set_pong_settle`).
+pub const CTRLCHAN_DEFAULT_PONG_SETTLE_MS: u32 = 5;
+/// Largest pong settle time, in ms.
+pub const CTRLCHAN_MAX_PONG_SETTLE_MS: u32 = 1_000;
 /// Default largest incoming message, in bytes (16 MiB).
 pub const CTRLCHAN_DEFAULT_MAX_MESSAGE_SIZE: u32 = 16 << 20;
 /// Default outbound queue limit, in bytes (16 MiB).
@@ -75,6 +79,8 @@ const _: () = {
     assert!(CTRLCHAN_MAX_PONG_TIMEOUT_MS == keepalive::MAX_PONG_TIMEOUT_MS);
     assert!(CTRLCHAN_DEFAULT_MAX_CHANNELS == channel::DEFAULT_MAX_CHANNELS);
     assert!(CTRLCHAN_DEFAULT_COALESCING_MS == runtime::DEFAULT_COALESCING_MS);
+    assert!(CTRLCHAN_DEFAULT_PONG_SETTLE_MS == runtime::DEFAULT_PONG_SETTLE_MS);
+    assert!(CTRLCHAN_MAX_PONG_SETTLE_MS == runtime::MAX_PONG_SETTLE_MS);
     assert!(CTRLCHAN_DEFAULT_MAX_MESSAGE_SIZE == websocket::DEFAULT_MAX_MESSAGE_SIZE);
     assert!(CTRLCHAN_DEFAULT_OUTBOUND_LIMIT == websocket::DEFAULT_OUTBOUND_LIMIT);
     assert!(CTRLCHAN_DEFAULT_CONNECT_TIMEOUT_MS == websocket::DEFAULT_CONNECT_TIMEOUT_MS);

@@ -10,9 +10,11 @@
 //! - [`proxy`]: proxy URIs, the environment rules, HTTP CONNECT and SOCKS5 (driven by `runtime::connect`).
 //! - [`tls_identity`]: client certificates, public-key pins, session facts (used by `tls`).
 //! - [`adaptive`]: the adaptive keep-alive learner, network key and state format.
+//! - [`keepalive_frame`]: the fixed ping / empty pong frames, built without the generic encoder.
 
 pub mod adaptive;
 pub mod handshake;
+pub mod keepalive_frame;
 pub mod proxy;
 pub mod reconnect;
 pub mod reframe;

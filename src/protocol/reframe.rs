@@ -101,6 +101,12 @@ impl Reframer {
         self.data && self.out_pos == self.out_len && self.frag_left > 0
     }
 
+    /// Everything emitted so far ends on a frame boundary and no header is being collected: the
+    /// next input byte starts a frame (what the pong fast path needs).
+    pub fn at_frame_boundary(&self) -> bool {
+        self.hdr_len == 0 && self.out_pos == self.out_len && self.frag_left == 0 && self.left == 0
+    }
+
     /// How many payload bytes may be forwarded verbatim right now (0 while a header is due).
     pub fn payload_window(&self) -> usize {
         if self.out_pos < self.out_len {

@@ -247,6 +247,7 @@ impl Reactor {
             opened_at: None,
             probe: None,
             paused: false,
+            ping_in_codec: false,
         };
         // Kept for reconnects (a policy may be set at any time); the connect itself uses `req`.
         c.template = Some(Template::of(&req));

@@ -152,6 +152,9 @@ pub(crate) struct Conn {
     pub probe: Option<ResetReason>,
     /// Left unread because the runtime queue is full (resumed when it drains).
     pub paused: bool,
+    /// A keep-alive frame went into the codec (it had frames buffered) and no flush completed
+    /// since: the next keep-alive must not bypass the codec.
+    pub ping_in_codec: bool,
 }
 
 /// A reconnect in progress.

@@ -62,6 +62,10 @@ pub(crate) fn ensure_may_block(what: &str) -> Result<()> {
 
 /// Default coalescing window.
 pub const DEFAULT_COALESCING_MS: u32 = 1_000;
+/// Default pong settle time (`Runtime::set_pong_settle`).
+pub const DEFAULT_PONG_SETTLE_MS: u32 = 5;
+/// Largest pong settle time accepted.
+pub const MAX_PONG_SETTLE_MS: u32 = 1_000;
 
 /// What other threads ask the reactor to do.
 pub(crate) enum Cmd {
@@ -99,6 +103,7 @@ pub struct RtShared {
     shutting_down: AtomicBool,
     pub(crate) slots: Arc<SlotPool>,
     pub(crate) coalescing_ms: AtomicU32,
+    pub(crate) pong_settle_ms: AtomicU32,
     pub(crate) counters: Counters,
     pub(crate) ping_seq: AtomicU64,
     /// Sleep time injected by tests (`Runtime::simulate_suspend`), in ms.
@@ -245,6 +250,7 @@ pub(crate) fn start() -> Result<(Arc<RtShared>, JoinHandle<()>)> {
         shutting_down: AtomicBool::new(false),
         slots: Arc::new(SlotPool::default()),
         coalescing_ms: AtomicU32::new(DEFAULT_COALESCING_MS),
+        pong_settle_ms: AtomicU32::new(DEFAULT_PONG_SETTLE_MS),
         counters: Counters::default(),
         ping_seq: AtomicU64::new(1),
         injected_sleep_ms: AtomicU64::new(0),

@@ -2,6 +2,8 @@
 //! data and keep-alives go out, and close frames and errors end the connection via `finish`.
 
 use std::io;
+
+use rand::Rng;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use super::lifecycle::{Conn, End, Life, CLOSE_LINGER};
 use super::reactor::Reactor;
 use super::stream::is_tls_failure;
 use crate::error::ResultCode;
+use crate::protocol::keepalive_frame::{empty_pong_frame, ping_frame, EMPTY_PONG_LEN, PING_LEN};
 use crate::state::event::mask_bit;
 use crate::state::Event;
 use crate::types::{EventKind, KeepAliveMode, MessageType};
@@ -45,6 +48,15 @@ fn peer_close_code_was_invalid(f: &CloseFrame) -> bool {
     f.code == CloseCode::Protocol && f.reason.as_str() == "Protocol violation"
 }
 
+/// The unmasked payload of a ping frame built by `ping_frame` (for the codec fallback).
+fn ping_payload(frame: &[u8; PING_LEN], mask: [u8; 4]) -> [u8; 8] {
+    let mut p = [0u8; 8];
+    for (i, b) in p.iter_mut().enumerate() {
+        *b = frame[6 + i] ^ mask[i % 4];
+    }
+    p
+}
+
 /// Size of the masked client pong frame tungstenite queues for a ping with this payload (≤ 125).
 fn auto_pong_len(payload: usize) -> usize {
     2 + 4 + payload
@@ -67,6 +79,7 @@ impl Reactor {
     /// Reads and dispatches messages until the socket would block (or the budget is used up:
     /// then the connection is read again after the others had their turn).
     pub(crate) fn read(&mut self, c: &mut Conn, idx: usize) {
+        let mut codec_used = false;
         for _ in 0..READ_BUDGET {
             if self.rt.queue.is_full() && self.feeds_queue(c) {
                 // Back-pressure: leave the bytes in the kernel until the app drains the queue.
@@ -77,9 +90,33 @@ impl Reactor {
                 self.rt.queue.pause();
                 return self.flush(c);
             }
+            let open = matches!(c.life, Life::Open { .. });
             let Some(sock) = c.life.sock_mut() else { return };
+            if open {
+                // A complete pong in front of an idle codec: no generic decoding (see `next_pong`).
+                let mut payload = [0u8; 125];
+                match sock.get_mut().next_pong(&mut payload) {
+                    Ok(Some(n)) => {
+                        c.ka.last_inbound = Instant::now();
+                        self.on_pong(c, &payload[..n]);
+                        continue;
+                    }
+                    Ok(None) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // The codec was not used in this call: nothing new to flush (a flush
+                        // that would block earlier resumes on the writable event).
+                        if codec_used || c.unflushed > 0 || c.ping_in_codec {
+                            self.flush(c);
+                        }
+                        return;
+                    }
+                    Err(e) => return self.on_error(c, tungstenite::Error::Io(e)),
+                }
+            }
+            codec_used = true;
             match sock.read() {
                 Ok(msg) => {
+                    sock.get_mut().codec_read_message();
                     c.ka.last_inbound = Instant::now();
                     self.on_message(c, msg);
                     if c.life.is_closed() {
@@ -87,7 +124,10 @@ impl Reactor {
                     }
                 }
                 // Automatic replies (pong, close) queued by read() go out now.
-                Err(e) if would_block(&e) => return self.flush(c),
+                Err(e) if would_block(&e) => {
+                    sock.get_mut().codec_would_block();
+                    return self.flush(c);
+                }
                 Err(e) => return self.on_error(c, e),
             }
         }
@@ -107,27 +147,7 @@ impl Reactor {
             Message::Text(_) | Message::Binary(_) | Message::Pong(_) if lingering => {}
             Message::Text(t) => self.push(c, MessageType::Utf8, Bytes::from(t)),
             Message::Binary(b) => self.push(c, MessageType::Binary, b),
-            Message::Pong(p) => {
-                if let Some((rtt, gap)) = c.ka.pong(&p) {
-                    // The timer armed for the pong deadline is now useless: re-arm at the real
-                    // next deadline so the idle channel costs no extra wake-up.
-                    c.rearm = true;
-                    c.probe = None;
-                    self.adaptive_ack(c, gap);
-                    let rtt_us = rtt.as_micros().min(u64::MAX as u128) as u64;
-                    self.rt.counters.keepalives_acked.fetch_add(1, Ordering::Relaxed);
-                    if let Some(ch) = &c.ka.channel {
-                        ch.stats.record_rtt(rtt_us);
-                    }
-                    // The common case, keep-alive acks masked out, costs no lock: the channel whose
-                    // schedule this is already says so.
-                    let quiet =
-                        c.ka.channel.as_ref().is_some_and(|ch| ch.event_mask() & mask_bit(EventKind::Keepalive) == 0);
-                    if !quiet {
-                        self.rt.emit(&c.ws, EventKind::Keepalive, |ev| ev.rtt_us = rtt_us);
-                    }
-                }
-            }
+            Message::Pong(p) => self.on_pong(c, &p),
             Message::Ping(p) if !lingering => self.auto_reply_queued(c, p.len()),
             Message::Ping(_) | Message::Frame(_) => {}
             Message::Close(Some(f)) if peer_close_code_was_invalid(&f) => {
@@ -154,6 +174,29 @@ impl Reactor {
                 }
                 let ev = closed_event(c, code, &reason, ResultCode::Ok);
                 self.finish(c, End::Event(ev), Some(CLOSE_LINGER));
+            }
+        }
+    }
+
+    /// A pong arrived (not while lingering): settles the keep-alive it answers, if any.
+    fn on_pong(&mut self, c: &mut Conn, p: &[u8]) {
+        if let Some((rtt, gap)) = c.ka.pong(p) {
+            // The timer armed for the pong deadline is now useless: re-arm at the real
+            // next deadline so the idle channel costs no extra wake-up.
+            c.rearm = true;
+            c.probe = None;
+            self.adaptive_ack(c, gap);
+            let rtt_us = rtt.as_micros().min(u64::MAX as u128) as u64;
+            self.note_keepalive_rtt(rtt_us);
+            self.rt.counters.keepalives_acked.fetch_add(1, Ordering::Relaxed);
+            if let Some(ch) = &c.ka.channel {
+                ch.stats.record_rtt(rtt_us);
+            }
+            // The common case, keep-alive acks masked out, costs no lock: the channel whose
+            // schedule this is already says so.
+            let quiet = c.ka.channel.as_ref().is_some_and(|ch| ch.event_mask() & mask_bit(EventKind::Keepalive) == 0);
+            if !quiet {
+                self.rt.emit(&c.ws, EventKind::Keepalive, |ev| ev.rtt_us = rtt_us);
             }
         }
     }
@@ -289,9 +332,15 @@ impl Reactor {
 
     /// Pushes buffered frames to the kernel; wakes `flush_transport` waiters when all went out.
     pub(crate) fn flush(&mut self, c: &mut Conn) {
-        let Some(sock) = c.life.sock_mut() else { return };
+        self.flush_done(c);
+    }
+
+    /// `flush`; true when everything went out (nothing is left in the codec or the stream).
+    fn flush_done(&mut self, c: &mut Conn) -> bool {
+        let Some(sock) = c.life.sock_mut() else { return false };
         match sock.flush() {
             Ok(()) => {
+                c.ping_in_codec = false;
                 if c.unflushed > 0 {
                     let mut g = c.ws.inner.lock();
                     g.pending_bytes = g.pending_bytes.saturating_sub(c.unflushed);
@@ -303,30 +352,66 @@ impl Reactor {
                         c.ws.cond.notify_all();
                     }
                 }
+                true
             }
-            Err(e) if would_block(&e) => {}
-            Err(e) => self.on_error(c, e),
+            Err(e) if would_block(&e) => false,
+            Err(e) => {
+                self.on_error(c, e);
+                false
+            }
         }
     }
 
     /// Sends one keep-alive frame now (scheduled, or `ctrlchan_keepalive_run`).
+    ///
+    /// The frame is built in `protocol::keepalive_frame` and written straight to the stream
+    /// when the codec has nothing buffered (the steady state): no encoder, no payload allocation,
+    /// one `send`. Otherwise it is queued behind the buffered frames through the codec.
     pub(crate) fn send_keepalive(&mut self, c: &mut Conn, mode: KeepAliveMode, pong_timeout_ms: u32) {
-        let Life::Open { sock } = &mut c.life else { return };
         let now = Instant::now();
-        // Let any automatic pong reply go first so a custom pong never replaces it.
-        if let Err(e) = ok_unless_fatal(sock.flush()) {
-            return self.on_error(c, e);
+        self.send_keepalive_at(c, mode, pong_timeout_ms, now)
+    }
+
+    /// `send_keepalive` with the wake-up's clock reading.
+    pub(crate) fn send_keepalive_at(&mut self, c: &mut Conn, mode: KeepAliveMode, pong_timeout_ms: u32, now: Instant) {
+        if !matches!(c.life, Life::Open { .. }) {
+            return;
         }
-        let msg = match mode {
+        // Let any automatic pong reply go first so a custom pong never replaces it. Nothing
+        // written into the codec since its last complete flush (data and automatic replies count
+        // in `unflushed`, a keep-alive queued there sets `ping_in_codec`): nothing to flush.
+        let drained = (c.unflushed == 0 && !c.ping_in_codec) || self.flush_done(c);
+        let mask = self.masks.next_u32().to_ne_bytes();
+        let Life::Open { sock } = &mut c.life else { return };
+        let mut ping = [0u8; PING_LEN];
+        let frame: &[u8] = match mode {
             KeepAliveMode::Ping => {
                 let seq = self.rt.ping_seq.fetch_add(1, Ordering::Relaxed);
                 c.ka.ping_sent(seq, now, pong_timeout_ms, c.probe.is_some());
-                Message::Ping(Bytes::copy_from_slice(&seq.to_be_bytes()))
+                ping = ping_frame(seq, mask);
+                &ping
             }
-            KeepAliveMode::UnsolicitedPong => Message::Pong(Bytes::new()),
+            KeepAliveMode::UnsolicitedPong => {
+                ping[..EMPTY_PONG_LEN].copy_from_slice(&empty_pong_frame(mask));
+                &ping[..EMPTY_PONG_LEN]
+            }
         };
-        if let Err(e) = ok_unless_fatal(sock.write(msg)) {
-            return self.on_error(c, e);
+        let direct = match drained {
+            true => match sock.get_mut().write_frame(frame) {
+                Ok(sent) => sent,
+                Err(e) => return self.on_error(c, tungstenite::Error::Io(e)),
+            },
+            false => false,
+        };
+        if !direct {
+            let msg = match mode {
+                KeepAliveMode::Ping => Message::Ping(Bytes::copy_from_slice(&ping_payload(&ping, mask))),
+                KeepAliveMode::UnsolicitedPong => Message::Pong(Bytes::new()),
+            };
+            c.ping_in_codec = true;
+            if let Err(e) = ok_unless_fatal(sock.write(msg)) {
+                return self.on_error(c, e);
+            }
         }
         c.ka.last_outbound = now;
         self.rt.counters.keepalives_sent.fetch_add(1, Ordering::Relaxed);
@@ -340,7 +425,9 @@ impl Reactor {
                 }
             }
         }
-        self.flush(c);
+        if !direct {
+            self.flush(c);
+        }
         if mode == KeepAliveMode::UnsolicitedPong && matches!(c.life, Life::Open { .. }) {
             self.rt.emit(&c.ws, EventKind::Keepalive, |_| {});
         }
@@ -423,7 +510,10 @@ impl Reactor {
             if crate::protocol::timing::keepalive_due(deadline, now, window) {
                 if let Some(ch) = &c.ka.channel {
                     let task = ch.keepalive_task();
-                    self.send_keepalive(c, task.mode(), task.pong_timeout_ms());
+                    self.send_keepalive_at(c, task.mode(), task.pong_timeout_ms(), now);
+                    if task.mode() == KeepAliveMode::Ping {
+                        self.burst_pings = self.burst_pings.saturating_add(1);
+                    }
                 }
             }
         }

@@ -47,6 +47,12 @@ pub(crate) struct Reactor {
     probe_at: Option<Instant>,
     /// The last sleep offset (CLOCK_BOOTTIME - CLOCK_MONOTONIC, plus injected sleep).
     sleep_offset: Duration,
+    /// Masking keys of keep-alive frames: ChaCha12 seeded from the OS, one block per 16 keys.
+    pub(super) masks: rand::rngs::StdRng,
+    /// Pings the timers sent in this wake-up (a keep-alive burst: settle before listening).
+    pub(super) burst_pings: u32,
+    /// Smoothed RTT of the runtime's keep-alives, µs (0: none measured yet).
+    pub(super) ka_srtt_us: u64,
 }
 
 pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
@@ -65,6 +71,9 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         netwatch: NetWatch::open(),
         probe_at: None,
         sleep_offset: Duration::ZERO,
+        masks: rand::SeedableRng::from_rng(&mut rand::rng()),
+        burst_pings: 0,
+        ka_srtt_us: 0,
     };
     r.sleep_offset = r.current_sleep_offset();
     if let Some(nw) = &r.netwatch {
@@ -82,7 +91,15 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let timeout = if r.again.is_empty() { poll_timeout(next, Instant::now()) } else { Some(Duration::ZERO) };
+        let timeout = if !r.again.is_empty() {
+            Some(Duration::ZERO)
+        } else if let Some(settle) = r.settle() {
+            // The burst's pongs arrive meanwhile; one non-blocking poll takes them all.
+            std::thread::sleep(settle);
+            Some(Duration::ZERO)
+        } else {
+            poll_timeout(next, Instant::now())
+        };
         if let Err(e) = r.poll.poll(&mut events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
                 // Should not happen; avoid a hot loop if it does.
@@ -189,6 +206,21 @@ impl Reactor {
                 r.read(c, idx);
             });
         }
+    }
+
+    /// How long to wait before listening again after this wake-up (see `Runtime::set_pong_settle`):
+    /// only after a burst of at least two timer pings, and only while the pongs are expected back
+    /// within the wait. Data and commands arriving meanwhile wait at most this long.
+    fn settle(&mut self) -> Option<Duration> {
+        let pings = std::mem::take(&mut self.burst_pings);
+        let ms = self.rt.pong_settle_ms.load(Ordering::Relaxed).min(super::MAX_PONG_SETTLE_MS) as u64;
+        let expected = self.ka_srtt_us <= ms * 1500;
+        (pings >= 2 && ms > 0 && expected).then(|| Duration::from_millis(ms))
+    }
+
+    /// A keep-alive was acknowledged after `rtt_us`: the runtime-wide smoothed RTT (gain 1/8).
+    pub(super) fn note_keepalive_rtt(&mut self, rtt_us: u64) {
+        self.ka_srtt_us = if self.ka_srtt_us == 0 { rtt_us.max(1) } else { (self.ka_srtt_us * 7 + rtt_us) / 8 };
     }
 
     // ---------------------------------------------------------------- slot table

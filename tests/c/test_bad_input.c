@@ -49,6 +49,12 @@ static void runtime_fns_invalid(ctrlchan_runtime *bad) {
     CHECK_RES(ctrlchan_runtime_get_stats(bad, &rs), CTRLCHAN_RESULT_INVALID_HANDLE);
     CHECK_RES(ctrlchan_runtime_set_max_channels(bad, 10), CTRLCHAN_RESULT_INVALID_HANDLE);
     CHECK_RES(ctrlchan_runtime_set_coalescing_window(bad, 10), CTRLCHAN_RESULT_INVALID_HANDLE);
+    CHECK_RES(ctrlchan_runtime_set_pong_settle(bad, 10), CTRLCHAN_RESULT_INVALID_HANDLE);
+    {
+        uint32_t settle = 77;
+        CHECK_RES(ctrlchan_runtime_get_pong_settle(bad, &settle), CTRLCHAN_RESULT_INVALID_HANDLE);
+        CHECK_INT_EQ(settle, 77);
+    }
     CHECK_RES(ctrlchan_websocket_new(bad, CTRLCHAN_WEBSOCKET_KIND_MESSAGE, &ws), CTRLCHAN_RESULT_INVALID_HANDLE);
     CHECK(ws == NULL);
     CHECK_RES(ctrlchan_channel_new(bad, "x", 1000, CTRLCHAN_RESOURCE_TYPE_REQUEST_SOFTWARE_SLOT, &ch),
@@ -391,6 +397,16 @@ static void test_invalid_enums_and_numbers(void) {
     CHECK_RES(ctrlchan_runtime_set_coalescing_window(rt, 3600001u), CTRLCHAN_RESULT_INVALID_ARGUMENT);
     CHECK_OK(ctrlchan_runtime_set_coalescing_window(rt, 3600000u));
     CHECK_OK(ctrlchan_runtime_set_coalescing_window(rt, 0));
+    {
+        uint32_t settle = 0;
+        CHECK_OK(ctrlchan_runtime_get_pong_settle(rt, &settle));
+        CHECK_INT_EQ(settle, CTRLCHAN_DEFAULT_PONG_SETTLE_MS);
+        CHECK_RES(ctrlchan_runtime_set_pong_settle(rt, CTRLCHAN_MAX_PONG_SETTLE_MS + 1), CTRLCHAN_RESULT_INVALID_ARGUMENT);
+        CHECK_RES(ctrlchan_runtime_get_pong_settle(rt, NULL), CTRLCHAN_RESULT_INVALID_ARGUMENT);
+        CHECK_OK(ctrlchan_runtime_set_pong_settle(rt, 0));
+        CHECK_OK(ctrlchan_runtime_get_pong_settle(rt, &settle));
+        CHECK_INT_EQ(settle, 0);
+    }
 
     url_for(url, sizeof url, "/echo");
     REQUIRE_OK(ctrlchan_websocket_connect(ws, url, 5000));

@@ -201,6 +201,10 @@ namespace CtrlChan.Tests
             Assert.Throws<ArgumentOutOfRangeException>(() => _rt.CoalescingWindow = TimeSpan.FromMilliseconds(-1));
             _rt.CoalescingWindow = TimeSpan.FromHours(1);
             Assert.AreEqual(TimeSpan.FromHours(1), _rt.CoalescingWindow);
+            Assert.Throws<ArgumentOutOfRangeException>(() => _rt.PongSettle = TimeSpan.FromMilliseconds(1001));
+            Assert.Throws<ArgumentOutOfRangeException>(() => _rt.PongSettle = TimeSpan.FromMilliseconds(-1));
+            _rt.PongSettle = TimeSpan.FromSeconds(1);
+            Assert.AreEqual(TimeSpan.FromSeconds(1), _rt.PongSettle);
         }
 
         [Test]

@@ -313,6 +313,11 @@ namespace CtrlChan.Tests
                 rt.CoalescingWindow = TimeSpan.FromMilliseconds(250);
                 Assert.AreEqual(7u, rt.MaxChannels);
                 Assert.AreEqual(TimeSpan.FromMilliseconds(250), rt.CoalescingWindow);
+                Assert.AreEqual(TimeSpan.FromMilliseconds(5), rt.PongSettle, "native default");
+                rt.PongSettle = TimeSpan.FromMilliseconds(20);
+                Assert.AreEqual(TimeSpan.FromMilliseconds(20), rt.PongSettle);
+                rt.PongSettle = TimeSpan.Zero;
+                Assert.AreEqual(TimeSpan.Zero, rt.PongSettle);
 
                 Assert.AreEqual(16u << 20, ws.Control.OutboundBufferSizeInBytes, "native default");
                 Assert.IsFalse(ws.Control.IgnoreServerCertificateErrors);

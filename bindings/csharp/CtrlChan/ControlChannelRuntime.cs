@@ -151,6 +151,29 @@ namespace CtrlChan
             }
         }
 
+        /// <summary>After a wake-up that sent a burst of keep-alive pings, the runtime thread waits
+        /// this long before it listens again, so the burst's pongs are read in one pass (fewer
+        /// wake-ups of an idle process). Data and calls from other threads arriving meanwhile wait
+        /// at most this long; measured keep-alive round trips include the wait; skipped while the
+        /// smoothed keep-alive round trip exceeds 1.5 times it. Default 5 ms; zero disables;
+        /// at most 1 s.</summary>
+        public TimeSpan PongSettle
+        {
+            get
+            {
+                ThrowIfDisposed();
+                uint ms;
+                Errors.Check(NativeMethods.ctrlchan_runtime_get_pong_settle(Handle, out ms), "ctrlchan_runtime_get_pong_settle", "ControlChannelRuntime");
+                return TimeSpan.FromMilliseconds(ms);
+            }
+            set
+            {
+                ThrowIfDisposed();
+                uint ms = Time.ToMilliseconds(value, TimeSpan.Zero, TimeSpan.FromSeconds(1), "value");
+                Errors.Check(NativeMethods.ctrlchan_runtime_set_pong_settle(Handle, ms), "ctrlchan_runtime_set_pong_settle", "ControlChannelRuntime");
+            }
+        }
+
         /// <summary>Bound of the runtime's native event queue (what <see cref="NextEvent"/> reads), in
         /// events; default 65 536. When it is full the runtime stops reading the sockets whose events
         /// would go there (TCP back-pressure to the server) and resumes once the app has drained it

@@ -89,6 +89,8 @@ namespace CtrlChan
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_coalescing_window(RuntimeHandle rt, uint ms);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_max_channels(RuntimeHandle rt, out uint max);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_coalescing_window(RuntimeHandle rt, out uint ms);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_pong_settle(RuntimeHandle rt, uint ms);
+        [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_pong_settle(RuntimeHandle rt, out uint ms);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_set_event_queue_limit(RuntimeHandle rt, uint maxEvents);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_get_event_queue_limit(RuntimeHandle rt, out uint maxEvents);
         [DllImport(Lib, CallingConvention = CC)] internal static extern CtrlChanResult ctrlchan_runtime_simulate_suspend(RuntimeHandle rt, uint ms);

@@ -182,6 +182,8 @@ FUNCTIONS: Dict[str, Tuple[Any, Sequence[Any]]] = {
     "ctrlchan_runtime_set_coalescing_window": (c_result, [c_handle, c_uint32]),
     "ctrlchan_runtime_get_max_channels": (c_result, [c_handle, _P(c_uint32)]),
     "ctrlchan_runtime_get_coalescing_window": (c_result, [c_handle, _P(c_uint32)]),
+    "ctrlchan_runtime_set_pong_settle": (c_result, [c_handle, c_uint32]),
+    "ctrlchan_runtime_get_pong_settle": (c_result, [c_handle, _P(c_uint32)]),
     "ctrlchan_runtime_set_event_queue_limit": (c_result, [c_handle, c_uint32]),
     "ctrlchan_runtime_get_event_queue_limit": (c_result, [c_handle, _P(c_uint32)]),
     "ctrlchan_runtime_simulate_suspend": (c_result, [c_handle, c_uint32]),

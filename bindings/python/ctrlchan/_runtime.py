@@ -132,6 +132,29 @@ class Runtime(Handle):
         )
 
     @property
+    def pong_settle(self) -> float:
+        """Seconds (default 0.005; 0 disables; at most 1.0): after a wake-up that sent a burst of
+        keep-alive pings, the runtime thread waits this long before it listens again, so the
+        burst's pongs are read in one pass (fewer wake-ups of an idle process). Data and calls
+        from other threads arriving meanwhile wait at most this long; measured keep-alive round
+        trips include the wait. Skipped while the smoothed keep-alive RTT exceeds 1.5 times it.
+        Read from the library (whole milliseconds)."""
+        out = c_uint32()
+        check(
+            _ffi.lib.ctrlchan_runtime_get_pong_settle(self._handle(), byref(out)),
+            "ctrlchan_runtime_get_pong_settle",
+        )
+        return out.value / 1000.0
+
+    @pong_settle.setter
+    def pong_settle(self, seconds: float) -> None:
+        ms = to_ms(seconds, "pong_settle")
+        check(
+            _ffi.lib.ctrlchan_runtime_set_pong_settle(self._handle(), ms),
+            "ctrlchan_runtime_set_pong_settle",
+        )
+
+    @property
     def event_queue_limit(self) -> int:
         """Events the runtime queue holds at most (default 65536; >= 1). When it is full the
         runtime stops reading the sockets whose events would go there (TCP back-pressure to the

@@ -56,6 +56,16 @@ def native_protocols(ptr: int) -> List[str]:
 def test_runtime_settings_are_read_back_from_the_library() -> None:
     with Runtime() as rt:
         assert (rt.max_channels, rt.coalescing_window) == (65536, 1.0)  # the library's defaults
+        assert rt.pong_settle == 0.005
+        ptr = rt._handle()
+        rt.pong_settle = 0.02
+        assert rt.pong_settle == 0.02 and native_u32("ctrlchan_runtime_get_pong_settle", ptr) == 20
+        assert _ffi.lib.ctrlchan_runtime_set_pong_settle(ptr, 0) == 0
+        assert rt.pong_settle == 0.0
+        with pytest.raises(InvalidArgumentError):
+            rt.pong_settle = 2.0
+        rt.pong_settle = 1.0
+        assert rt.pong_settle == 1.0
     with Runtime(max_channels=7, coalescing_window=0.25) as rt:
         ptr = rt._handle()
         assert rt.max_channels == 7 == native_u32("ctrlchan_runtime_get_max_channels", ptr)
@@ -73,6 +83,8 @@ def test_runtime_settings_are_read_back_from_the_library() -> None:
         # Refused values change nothing.
         with pytest.raises(InvalidArgumentError):
             rt.max_channels = 0
+        with pytest.raises(InvalidArgumentError):
+            rt.pong_settle = 1.001
         with pytest.raises(InvalidArgumentError):
             rt.coalescing_window = 3601.0
         assert (rt.max_channels, rt.coalescing_window) == (11, 1.5)

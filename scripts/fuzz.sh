@@ -14,7 +14,7 @@ SECS="${1:-10}"
 shift || true
 TARGETS=("$@")
 if [ "${#TARGETS[@]}" -eq 0 ]; then
-    TARGETS=(handshake uri proxy adaptive_store reframe connection ffi_calls)
+    TARGETS=(handshake uri proxy adaptive_store reframe connection reactor ffi_calls)
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "--- installing cargo-fuzz"

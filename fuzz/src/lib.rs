@@ -9,7 +9,9 @@ use ctrlchan::runtime::reframed::Reframed;
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 
 mod ffi;
+mod reactor;
 pub use ffi::ffi_calls;
+pub use reactor::reactor;
 
 /// The websocket key whose accept value is `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=` (RFC 6455 §1.3).
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";

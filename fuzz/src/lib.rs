@@ -165,12 +165,13 @@ pub fn engine_config(max: usize) -> WebSocketConfig {
         .max_frame_size(Some(max))
 }
 
-/// Every message read until the first error other than `WouldBlock` (as debug strings).
-fn read_messages<S: Read + Write>(ws: &mut WebSocket<S>) -> Vec<String> {
+/// Every message read until the first error other than `WouldBlock` (compared as messages:
+/// formatting them as debug strings cost more than the rest of the target).
+fn read_messages<S: Read + Write>(ws: &mut WebSocket<S>) -> Vec<tungstenite::Message> {
     let mut out = Vec::new();
     for _ in 0..100_000 {
         match ws.read() {
-            Ok(m) => out.push(format!("{m:?}")),
+            Ok(m) => out.push(m),
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => break,
         }

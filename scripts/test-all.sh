@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command: `bash scripts/test-all.sh`.
+# The one test command: `bash scripts/test-all.sh` (`bash scripts/test-all.sh rust c` runs only
+# the stages named, in the usual order).
 #
 # Works on a fresh Debian machine with Rust, python3 and gcc: it installs what else it
 # needs (scripts/setup-venv.sh -> .venv, scripts/setup-mono.sh -> mono + nunit), then
@@ -44,6 +45,19 @@ STAGE_TIMEOUT="${CTRLCHAN_STAGE_TIMEOUT:-1500}"
 KEEP_GOING="${CTRLCHAN_KEEP_GOING:-0}"
 
 STAGES=(setup rust fuzz soak c python csharp examples packaging)
+if [ "$#" -gt 0 ]; then
+    for want in "$@"; do
+        case " ${STAGES[*]} " in
+            *" $want "*) ;;
+            *) echo "unknown stage '$want' (stages: ${STAGES[*]})" >&2; exit 2 ;;
+        esac
+    done
+    selected=()
+    for stage in "${STAGES[@]}"; do
+        case " $* " in *" $stage "*) selected+=("$stage") ;; esac
+    done
+    STAGES=("${selected[@]}")
+fi
 declare -A RESULT=()
 declare -A SECONDS_TAKEN=()
 passed=0

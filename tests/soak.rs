@@ -250,7 +250,8 @@ fn soak() {
     assert!(st.open.len() + churn_n >= total, "channels did not come up within {ramp:?}");
 
     let traffic: Vec<usize> = (churn_n..churn_n + traffic_n).collect();
-    let end = Instant::now() + Duration::from_secs(minutes * 60);
+    // A little past the last full period, so that its report (the drift check) is made too.
+    let end = Instant::now() + Duration::from_secs(minutes * 60) + Duration::from_secs(2);
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     let mut next_fault = Instant::now() + Duration::from_secs(3 + rng.next(4));
     let mut unblackhole: Option<Instant> = None;

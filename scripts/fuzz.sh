@@ -40,8 +40,8 @@ for t in "${TARGETS[@]}"; do
         -max_total_time="$SECS" "${RUNS[@]}" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1
     rc=$?
     took=$(( $(date +%s) - start ))
-    execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
-    rate=$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
+    execs=$(grep -aEo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
+    rate=$(grep -aEo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | tail -1)
     if [ "$rc" -eq 0 ]; then res=ok; else res="CRASH (see $log)"; fail=1; fi
     printf '%-16s %12s %8s %10s %s\n' "$t" "${execs:-?}" "$took" "${rate:-?}" "$res"
 done

@@ -8,6 +8,7 @@
 //!   second each; every few seconds the proxy resets all its connections or blackholes for
 //!   2 s. Nothing may be lost (a message in doubt at a loss is resent after the RESET) and no
 //!   echo may arrive twice unless it was resent.
+//!
 //! Every minute: RSS, fds, threads, connections back, messages; the test fails if, after the
 //! first minute, RSS, fds or threads drift by more than 5 % from the first minute's figure.
 //! SOAK_RAMP_SECONDS (default 600) bounds the ramp-up; the test command's 2-minute stage uses 150.

@@ -4,6 +4,8 @@
 # tests/peer/proxy.py (reset or 2 s blackhole every 3-7 s), keep-alives and a reconnect policy.
 # Prints RSS, fds and threads every minute; fails on a lost or duplicated message, a channel
 # that gives up, or a drift of more than 5 % after the first minute (see tests/soak.rs).
+# SOAK_RAMP_SECONDS (default 600) bounds the ramp-up; SOAK_REPORT_SECONDS (default 60) the
+# report period. scripts/test-all.sh runs a 2-minute version as its stage `soak`.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command: `bash scripts/test-all.sh`.
+# The one test command: `bash scripts/test-all.sh` (`bash scripts/test-all.sh rust c` runs only
+# the stages named, in the usual order).
 #
 # Works on a fresh Debian machine with Rust, python3 and gcc: it installs what else it
 # needs (scripts/setup-venv.sh -> .venv, scripts/setup-mono.sh -> mono + nunit), then
@@ -12,6 +13,10 @@
 #            fault matrix, tests/faults)
 #   fuzz     scripts/fuzz.sh: every fuzz target for CTRLCHAN_FUZZ_SECONDS (default 12) each,
 #            seeded with fuzz/corpus/; installs cargo-fuzz first if missing (about 2 min)
+#   soak     scripts/soak.sh 2: CTRLCHAN_SOAK_CHANNELS (default 10 000) channels for
+#            CTRLCHAN_SOAK_MINUTES (default 2) minutes with faults; fails on a lost or duplicated
+#            message, a channel that gives up, RSS/fds/threads drifting > 5 %, or a ramp-up
+#            longer than 150 s (about 3 min in all here)
 #   c        make -C tests/c test           (C tests under ASan; SKIPPED without a Makefile)
 #   python   pytest tests/peer, then bindings/python/run-tests.sh if present
 #   csharp   bindings/csharp/run-tests.sh   (installs Mono/NUnit via scripts/setup-mono.sh)
@@ -39,7 +44,20 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 STAGE_TIMEOUT="${CTRLCHAN_STAGE_TIMEOUT:-1500}"
 KEEP_GOING="${CTRLCHAN_KEEP_GOING:-0}"
 
-STAGES=(setup rust fuzz c python csharp examples packaging)
+STAGES=(setup rust fuzz soak c python csharp examples packaging)
+if [ "$#" -gt 0 ]; then
+    for want in "$@"; do
+        case " ${STAGES[*]} " in
+            *" $want "*) ;;
+            *) echo "unknown stage '$want' (stages: ${STAGES[*]})" >&2; exit 2 ;;
+        esac
+    done
+    selected=()
+    for stage in "${STAGES[@]}"; do
+        case " $* " in *" $stage "*) selected+=("$stage") ;; esac
+    done
+    STAGES=("${selected[@]}")
+fi
 declare -A RESULT=()
 declare -A SECONDS_TAKEN=()
 passed=0
@@ -68,6 +86,11 @@ stage_rust() {
 
 stage_fuzz() {
     bash scripts/fuzz.sh "${CTRLCHAN_FUZZ_SECONDS:-12}"
+}
+
+stage_soak() {
+    SOAK_CHANNELS="${CTRLCHAN_SOAK_CHANNELS:-10000}" SOAK_RAMP_SECONDS=150 \
+        bash scripts/soak.sh "${CTRLCHAN_SOAK_MINUTES:-2}"
 }
 
 stage_c() {

@@ -8,8 +8,10 @@
 //!   second each; every few seconds the proxy resets all its connections or blackholes for
 //!   2 s. Nothing may be lost (a message in doubt at a loss is resent after the RESET) and no
 //!   echo may arrive twice unless it was resent.
+//!
 //! Every minute: RSS, fds, threads, connections back, messages; the test fails if, after the
 //! first minute, RSS, fds or threads drift by more than 5 % from the first minute's figure.
+//! SOAK_RAMP_SECONDS (default 600) bounds the ramp-up; the test command's 2-minute stage uses 150.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
@@ -68,6 +70,33 @@ fn key(ws: &WebSocket) -> usize {
     shared as *const _ as usize
 }
 
+/// How long a message outstanding at a loss may be echoed twice without being a duplicate.
+const IN_DOUBT_FOR: Duration = Duration::from_secs(60);
+
+/// The echoed numbers of one channel: every number below `below`, and `above`. Numbers come
+/// back nearly in order, so `above` stays small and the harness's own memory does not grow
+/// with the length of the soak (it is part of the RSS that must not drift).
+struct Echoed {
+    below: u32,
+    above: BTreeSet<u32>,
+}
+
+impl Echoed {
+    fn new() -> Self {
+        Echoed { below: 1, above: BTreeSet::new() }
+    }
+    /// False if `seq` was echoed before.
+    fn insert(&mut self, seq: u32) -> bool {
+        if seq < self.below || !self.above.insert(seq) {
+            return false;
+        }
+        while self.above.remove(&self.below) {
+            self.below += 1;
+        }
+        true
+    }
+}
+
 #[derive(Default)]
 struct State {
     open: BTreeSet<usize>,
@@ -79,9 +108,10 @@ struct State {
     next: HashMap<usize, u32>,
     /// Per traffic channel: seq -> sent at.
     outstanding: HashMap<usize, BTreeMap<u32, Instant>>,
-    /// Outstanding when a loss was reported: resent after the RESET.
-    in_doubt: HashMap<usize, BTreeSet<u32>>,
-    echoed: HashMap<usize, BTreeSet<u32>>,
+    /// Outstanding when a loss was reported (-> when): resent after the RESET; forgotten after
+    /// IN_DOUBT_FOR (a resend is echoed long before), so a message lost twice counts as lost.
+    in_doubt: HashMap<usize, BTreeMap<u32, Instant>>,
+    echoed: HashMap<usize, Echoed>,
     acked: u64,
     resent: u64,
     unexplained_dups: u64,
@@ -105,7 +135,9 @@ impl State {
                 if ev.kind == EventKind::Reset {
                     self.resets += 1;
                     let ws = &chans[idx].0;
-                    for seq in self.in_doubt.get(&idx).cloned().unwrap_or_default() {
+                    let doubt: Vec<u32> =
+                        self.in_doubt.get(&idx).map(|d| d.keys().copied().collect()).unwrap_or_default();
+                    for seq in doubt {
                         if self.outstanding.get(&idx).is_some_and(|o| o.contains_key(&seq)) {
                             let _ = ws.send(seq.to_string().as_bytes());
                             self.resent += 1;
@@ -120,12 +152,16 @@ impl State {
                 self.last_reason[k] = format!("{:?} {}", ev.result, ev.reason());
                 self.open.remove(&idx);
                 let o = self.outstanding.entry(idx).or_default();
-                self.in_doubt.entry(idx).or_default().extend(o.keys().copied());
+                let d = self.in_doubt.entry(idx).or_default();
+                let now = Instant::now();
+                for &seq in o.keys() {
+                    d.entry(seq).or_insert(now);
+                }
             }
             EventKind::PushNotification => {
                 let Some(seq) = std::str::from_utf8(&ev.data).ok().and_then(|t| t.parse::<u32>().ok()) else { return };
-                let e = self.echoed.entry(idx).or_default();
-                if !e.insert(seq) && !self.in_doubt.get(&idx).is_some_and(|d| d.contains(&seq)) {
+                let e = self.echoed.entry(idx).or_insert_with(Echoed::new);
+                if !e.insert(seq) && !self.in_doubt.get(&idx).is_some_and(|d| d.contains_key(&seq)) {
                     self.unexplained_dups += 1;
                 }
                 if self.outstanding.entry(idx).or_default().remove(&seq).is_some() {
@@ -193,7 +229,8 @@ fn soak() {
     }
     let mut st = State { warming: true, ..State::default() };
     // Ramp up in batches of 250 (the Python peer handshakes a few hundred per second).
-    let warm_end = Instant::now() + Duration::from_secs(600);
+    let ramp = Duration::from_secs(env_u64("SOAK_RAMP_SECONDS", 600));
+    let warm_end = Instant::now() + ramp;
     let mut issued = 0;
     while !(issued == total && st.open.len() + churn_n >= total) && Instant::now() < warm_end {
         if issued < total && st.open.len() + 50 >= issued {
@@ -211,10 +248,11 @@ fn soak() {
     }
     st.warming = false;
     println!("soak: {} of {total} channels open after {:?}", st.open.len(), started.elapsed());
-    assert!(st.open.len() + churn_n >= total, "channels did not come up");
+    assert!(st.open.len() + churn_n >= total, "channels did not come up within {ramp:?}");
 
     let traffic: Vec<usize> = (churn_n..churn_n + traffic_n).collect();
-    let end = Instant::now() + Duration::from_secs(minutes * 60);
+    // A little past the last full period, so that its report (the drift check) is made too.
+    let end = Instant::now() + Duration::from_secs(minutes * 60) + Duration::from_secs(2);
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     let mut next_fault = Instant::now() + Duration::from_secs(3 + rng.next(4));
     let mut unblackhole: Option<Instant> = None;
@@ -231,10 +269,11 @@ fn soak() {
                 if !st.open.contains(&i) {
                     continue; // sends while st.reconnecting would be backlogged; keep it simple
                 }
+                // A number is used only once its send succeeded (the echoed set has no holes).
                 let seq = st.next.entry(i).or_insert(1);
                 let s = *seq;
-                *seq += 1;
                 if chans[i].0.send(s.to_string().as_bytes()).is_ok() {
+                    *seq += 1;
                     st.outstanding.entry(i).or_default().insert(s, now);
                 }
             }
@@ -260,6 +299,9 @@ fn soak() {
             next_report += report_every;
             minute += 1;
             let (rss, f, th) = (proc_status("VmRSS:"), fds(), proc_status("Threads:"));
+            for d in st.in_doubt.values_mut() {
+                d.retain(|_, at| now.duration_since(*at) < IN_DOUBT_FOR);
+            }
             // A message not echoed 30 s after it was sent (and not in doubt) is lost.
             let lost: usize = st
                 .outstanding
@@ -268,7 +310,7 @@ fn soak() {
                     o.iter()
                         .filter(|(s, t)| {
                             now.duration_since(**t) > Duration::from_secs(30)
-                                && !st.in_doubt.get(i).is_some_and(|d| d.contains(s))
+                                && !st.in_doubt.get(i).is_some_and(|d| d.contains_key(s))
                         })
                         .count()
                 })

@@ -2,6 +2,7 @@
 
 use std::ffi::{c_char, CString};
 use std::ptr;
+use std::sync::Mutex;
 
 use arbitrary::{Arbitrary, Unstructured};
 use ctrlchan::ffi::channel::*;
@@ -51,23 +52,51 @@ fn p(s: &Option<CString>) -> *const c_char {
     s.as_ref().map_or(ptr::null(), |s| s.as_ptr())
 }
 
+/// A runtime handle kept from one input to the next: creating and joining a reactor thread per
+/// input was most of the time of an exec (the join waits for the other thread to be scheduled).
+/// Inputs do not free it (freeing live, freed and wrong-type runtimes is covered by the one
+/// runtime an input may create, and by the end of every input); everything else an input made
+/// is freed at its end, so nothing carries over but the runtime's settings, which are reset.
+static SHARED_RUNTIME: Mutex<usize> = Mutex::new(0);
+
+/// The shared runtime, reset to its defaults (what an input may change), or a new one.
+fn shared_runtime() -> usize {
+    let Ok(mut g) = SHARED_RUNTIME.lock() else { return 0 };
+    let live = *g != 0
+        && ctrlchan_runtime_set_max_channels(*g as *mut _, ctrlchan::state::channel::DEFAULT_MAX_CHANNELS)
+            == ctrlchan::ResultCode::Ok;
+    if !live {
+        let mut rt = ptr::null_mut();
+        ctrlchan_runtime_new(&mut rt);
+        *g = rt as usize;
+    }
+    *g
+}
+
 pub fn ffi_calls(data: &[u8]) {
     let mut u = Unstructured::new(data);
-    // Handle values of every type, live and freed, plus garbage; 0 is NULL.
-    let mut pool: Vec<usize> = vec![0];
+    let shared = shared_runtime();
+    // Handle values of every type, live and freed, plus garbage; 0 is NULL. The shared runtime
+    // is there from the start; an input may make one more of its own (freed like the rest).
+    let mut pool: Vec<usize> = vec![0, shared];
     let mut runtimes = 0;
     let h = |pool: &Vec<usize>, i: u8| pool[usize::from(i) % pool.len()];
     for _ in 0..64 {
         let Ok(op) = Op::arbitrary(&mut u) else { break };
         match op {
-            Op::RuntimeNew if runtimes < 2 => {
+            Op::RuntimeNew if runtimes < 1 => {
                 runtimes += 1;
                 let mut rt = ptr::null_mut();
                 ctrlchan_runtime_new(&mut rt);
                 pool.push(rt as usize);
             }
             Op::RuntimeNew => {}
-            Op::RuntimeFree(i) => ctrlchan_runtime_free(h(&pool, i) as *mut _),
+            Op::RuntimeFree(i) => {
+                let v = h(&pool, i);
+                if v != shared {
+                    ctrlchan_runtime_free(v as *mut _);
+                }
+            }
             Op::RuntimeNextEvent(i) => {
                 let mut ev = ptr::null_mut();
                 ctrlchan_runtime_next_event(h(&pool, i) as *mut _, 0, &mut ev);
@@ -164,7 +193,7 @@ pub fn ffi_calls(data: &[u8]) {
         ctrlchan_channel_free(v as *mut _);
         ctrlchan_websocket_free(v as *mut _);
     }
-    for &v in &pool {
+    for &v in pool.iter().filter(|&&v| v != shared) {
         ctrlchan_runtime_free(v as *mut _);
     }
 }

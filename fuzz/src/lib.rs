@@ -9,7 +9,9 @@ use ctrlchan::runtime::reframed::Reframed;
 use tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 
 mod ffi;
+mod reactor;
 pub use ffi::ffi_calls;
+pub use reactor::reactor;
 
 /// The websocket key whose accept value is `s3pPLMBiTxaQ9kYGzzhZRbK+xOo=` (RFC 6455 §1.3).
 pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -163,12 +165,13 @@ pub fn engine_config(max: usize) -> WebSocketConfig {
         .max_frame_size(Some(max))
 }
 
-/// Every message read until the first error other than `WouldBlock` (as debug strings).
-fn read_messages<S: Read + Write>(ws: &mut WebSocket<S>) -> Vec<String> {
+/// Every message read until the first error other than `WouldBlock` (compared as messages:
+/// formatting them as debug strings cost more than the rest of the target).
+fn read_messages<S: Read + Write>(ws: &mut WebSocket<S>) -> Vec<tungstenite::Message> {
     let mut out = Vec::new();
     for _ in 0..100_000 {
         match ws.read() {
-            Ok(m) => out.push(format!("{m:?}")),
+            Ok(m) => out.push(m),
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => break,
         }

@@ -44,3 +44,7 @@ fn connection() {
 fn ffi_calls() {
     run("ffi_calls", ctrlchan_fuzz::ffi_calls);
 }
+#[test]
+fn reactor() {
+    run("reactor", ctrlchan_fuzz::reactor);
+}

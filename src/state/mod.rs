@@ -6,6 +6,7 @@
 pub mod channel;
 pub mod event;
 pub mod keepalive;
+mod protocols;
 pub mod websocket;
 
 pub use channel::{ChannelShared, SlotPool};

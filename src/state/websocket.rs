@@ -2,7 +2,7 @@
 //! the outbound queue, the lifecycle state other threads may read, counters and the handler.
 //! The socket itself lives on the runtime thread.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -15,6 +15,7 @@ use tungstenite::http::HeaderValue;
 
 use super::channel::ChannelShared;
 use super::event::{mask_bit, to_cstring_lossy, Handler, EVENT_MASK_DEFAULT};
+use super::protocols::Protocols;
 use crate::error::{Error, Result, ResultCode};
 use crate::protocol::proxy::ProxySetting;
 use crate::protocol::tls::{parse_pem_certs, TlsOptions};
@@ -47,10 +48,8 @@ const RESERVED_HEADERS: &[&str] = &[
 #[derive(Clone)]
 pub(crate) struct Options {
     pub headers: Vec<(String, String)>,
-    /// Boxed so that the C strings never move while the websocket lives.
-    pub protocols: Vec<Box<CStr>>,
-    /// Membership index for `protocols` (adding stays O(1)).
-    pub protocol_set: HashSet<String>,
+    /// Offered subprotocols (C strings that never move while the websocket lives; O(1) add).
+    pub protocols: Protocols,
     pub max_message_size: u32,
     pub message_type: MessageType,
     pub tls: TlsOptions,
@@ -133,8 +132,7 @@ impl WsShared {
                 connect_error: None,
                 opts: Options {
                     headers: Vec::new(),
-                    protocols: Vec::new(),
-                    protocol_set: HashSet::new(),
+                    protocols: Protocols::default(),
                     max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                     message_type: MessageType::Binary,
                     tls: TlsOptions::default(),
@@ -213,9 +211,7 @@ impl WsShared {
     pub fn add_supported_protocol(&self, protocol: &str) -> Result<()> {
         check_token("protocol", protocol)?;
         self.with_options(|o| {
-            if o.protocol_set.insert(protocol.to_string()) {
-                o.protocols.push(to_cstring_lossy(protocol).into_boxed_c_str());
-            }
+            o.protocols.insert(protocol);
             Ok(())
         })
     }
@@ -234,7 +230,7 @@ impl WsShared {
     /// pointer stays valid while it lives, since protocols are only ever appended).
     pub fn with_supported_protocol<T>(&self, index: usize, f: impl FnOnce(&CStr) -> T) -> Option<T> {
         let g = self.inner.lock();
-        g.opts.protocols.get(index).map(|p| f(p))
+        g.opts.protocols.get(index).map(f)
     }
 
     pub fn set_max_message_size(&self, bytes: u32) -> Result<()> {

@@ -241,8 +241,12 @@ static void test_max_attempts_then_transport_disconnected(void) {
     h_url(url, sizeof url, "ws", peer->port, "/echo");
     open_quiet(rt, url, 60000, &ws, &ch);
     ctrlchan_reconnect_policy_default(&p);
-    p.initial_delay_ms = 50;
-    p.max_delay_ms = 200;
+    /* No jitter and a first retry 1 s after the loss: the RECONNECTING event (emitted at the
+     * loss) is read and "late" queued long before the runtime gives up, even when stopping the
+     * peer keeps this thread busy for a while on a loaded machine. */
+    p.initial_delay_ms = 1000;
+    p.max_delay_ms = 1000;
+    p.jitter_percent = 0;
     p.max_attempts = 2;
     CHECK_OK(ctrlchan_channel_set_reconnect_policy(ch, &p));
     h_child_stop(peer); /* and it stays down */

@@ -240,6 +240,12 @@ fn soak() {
             issued = (issued + 250).min(total);
         }
         for i in std::mem::take(&mut st.retry) {
+            // A websocket connects once: a failed first connect gets a new one on the same channel.
+            let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+            chans[i].1.using_transport(&ws).expect("transport again");
+            by_ws.remove(&key(&chans[i].0));
+            by_ws.insert(key(&ws), i);
+            chans[i].0 = ws;
             chans[i].0.connect_async(&uris[i], 30_000).expect("connect_async again");
         }
         if let Ok(ev) = rt.next_event(Duration::from_millis(20)) {

@@ -336,7 +336,10 @@ impl Reactor {
         };
         let attempts_so_far = c.backoff.attempt;
         let next = if retried {
-            if c.opened_at.is_some_and(|t| t.elapsed() >= stable_after(&policy)) {
+            // Only the loss of a connection that stayed open long enough starts the schedule
+            // over; a failed attempt never does (`opened_at` is still the old connection's).
+            let stable = c.opened_at.is_some_and(|t| t.elapsed() >= stable_after(&policy));
+            if stable && matches!(c.life, Life::Open { .. }) {
                 c.backoff.reset();
             }
             c.backoff.next(&policy, &mut self.jitter, c.probe.is_some())

@@ -111,6 +111,13 @@ impl<S: Read> Read for Reframed<S> {
                 }
                 continue;
             }
+            // Output the re-framer still holds (a rewritten header that did not fit in the last
+            // `buf`) goes first: it needs no socket bytes, and EOF must not swallow it.
+            self.probe(buf.len())?;
+            let (_, pending) = self.rf.run(&[], buf);
+            if pending > 0 {
+                return Ok(pending);
+            }
             if self.eof {
                 return Ok(0);
             }

@@ -141,7 +141,9 @@ fn build_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
     } else {
         let mut roots = SYSTEM_ROOTS.0.clone();
         for c in &opts.extra_ca {
-            roots.add(CertificateDer::from(c.to_vec())).map_err(|e| Error::invalid_argument(format!("CA certificate rejected: {e}")))?;
+            roots
+                .add(CertificateDer::from(c.to_vec()))
+                .map_err(|e| Error::invalid_argument(format!("CA certificate rejected: {e}")))?;
         }
         ServerVerification::Roots(Arc::new(roots))
     };

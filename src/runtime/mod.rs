@@ -21,10 +21,10 @@ mod queue;
 pub(crate) mod reactor;
 pub mod reframed;
 pub(crate) mod schedule;
+mod sizes;
 pub mod sockopt;
 pub(crate) mod stream;
 pub mod timers;
-mod sizes;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};

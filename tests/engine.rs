@@ -28,6 +28,8 @@ enum Mode {
     Drop,
     /// Send one binary message of this size.
     Big(usize),
+    /// Echo, but answer pings only after a delay: the n-th connection waits n × this.
+    SlowPong(Duration),
 }
 
 struct Server {
@@ -50,12 +52,17 @@ fn server(mode: Mode) -> Server {
     let stop = Arc::new(AtomicBool::new(false));
     let (p2, s2) = (pings.clone(), stop.clone());
     std::thread::spawn(move || {
+        let mut accepted = 0;
         for stream in listener.incoming() {
             if s2.load(Ordering::SeqCst) {
                 break;
             }
             let Ok(stream) = stream else { continue };
-            let mode = mode.clone();
+            let mode = match &mode {
+                Mode::SlowPong(step) => Mode::SlowPong(*step * accepted),
+                m => m.clone(),
+            };
+            accepted += 1;
             let pings = p2.clone();
             let stop = s2.clone();
             std::thread::spawn(move || serve(stream, mode, pings, stop));
@@ -91,7 +98,12 @@ fn serve(stream: TcpStream, mode: Mode, pings: Arc<Mutex<Vec<Instant>>>, stop: A
     let deadline = Instant::now() + Duration::from_secs(30);
     while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
         match ws.read() {
-            Ok(Message::Ping(_)) => pings.lock().map(|mut p| p.push(Instant::now())).unwrap_or(()),
+            Ok(Message::Ping(_)) => {
+                pings.lock().map(|mut p| p.push(Instant::now())).unwrap_or(());
+                if let Mode::SlowPong(delay) = mode {
+                    std::thread::sleep(delay); // the pong tungstenite queued goes out at the flush
+                }
+            }
             Ok(m @ (Message::Text(_) | Message::Binary(_))) => {
                 if let Mode::CloseOnMessage(code) = mode {
                     let _ = ws.close(Some(CloseFrame { code: CloseCode::from(code), reason: "bye".into() }));
@@ -389,6 +401,36 @@ fn idle_runtime_makes_no_wakeups_and_keepalive_wakeups_are_shared() {
     eprintln!("coalesced: {w_coal} wake-ups for {k_coal} keep-alives; uncoalesced: {w_none} for {k_none}");
     assert!(k_coal >= 80 && k_none >= 80, "about 5 rounds of 20 keep-alives each");
     assert!(w_coal * 3 < w_none * 2, "coalescing should save wake-ups: {w_coal} vs {w_none}");
+}
+
+#[test]
+fn a_burst_of_pongs_spread_over_time_is_read_in_a_few_wakeups() {
+    // 40 channels whose pongs come back 0.5 ms apart (20 ms per burst): without the settle each
+    // pong is a wake-up; with it a burst costs a few. Same peer, same run.
+    let srv = server(Mode::SlowPong(Duration::from_micros(500)));
+    let measure = |settle_ms: u32| -> (u64, u64) {
+        let rt = Runtime::new().expect("runtime");
+        rt.set_pong_settle(settle_ms).expect("settle");
+        let mut chans = Vec::new();
+        for i in 0..40 {
+            let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+            let ch = Channel::new(&rt, &format!("s{i}"), 400, ResourceType::RequestSoftwareSlot).expect("ch");
+            ch.using_transport(&ws).expect("bind");
+            ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
+            ch.wait_for_push_enabled().expect("push");
+            chans.push((ws, ch));
+        }
+        std::thread::sleep(Duration::from_millis(900));
+        let (w0, a0) = (rt.stats().wakeups, rt.stats().keepalives_acked);
+        std::thread::sleep(Duration::from_millis(2000));
+        let (w1, a1) = (rt.stats().wakeups, rt.stats().keepalives_acked);
+        (w1 - w0, a1 - a0)
+    };
+    let (w_settle, a_settle) = measure(50);
+    let (w_none, a_none) = measure(0);
+    eprintln!("settle: {w_settle} wake-ups for {a_settle} pongs; none: {w_none} for {a_none}");
+    assert!(a_settle >= 120 && a_none >= 120, "about 5 bursts of 40 pongs each");
+    assert!(w_settle * 3 < w_none, "the settle should save wake-ups: {w_settle} vs {w_none}");
 }
 
 #[test]

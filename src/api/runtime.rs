@@ -76,10 +76,10 @@ impl Runtime {
         self.shared.pong_settle_ms.load(Ordering::Acquire)
     }
 
-    /// After a wake-up that sent a burst of keep-alive pings, the runtime thread waits up to
-    /// `ms` (default 5; 0 disables; at most 1000) before it listens again, so that the burst's
-    /// pongs are read in one pass instead of one wake-up per arrival. Skipped while the
-    /// runtime's smoothed keep-alive RTT is over 1.5 × `ms` (the pongs would not be back).
+    /// The longest single wait after a burst of keep-alive pings (default 50; 0 disables; at
+    /// most 1000): the runtime thread sleeps, then reads what arrived in one pass, and repeats
+    /// while most of the burst's pongs are out, so that they cost a few wake-ups instead of one
+    /// per arrival (`protocol::settle`). Data and commands wait at most `ms` meanwhile.
     pub fn set_pong_settle(&self, ms: u32) -> Result<()> {
         if ms > crate::runtime::MAX_PONG_SETTLE_MS {
             return Err(Error::invalid_argument("pong settle time must be at most 1000 ms"));

@@ -55,9 +55,9 @@ pub const CTRLCHAN_MAX_PONG_TIMEOUT_MS: u32 = 86_400_000;
 /// Default channel limit of a runtime (`ctrlchan_runtime_set_max_channels`).
 pub const CTRLCHAN_DEFAULT_MAX_CHANNELS: u32 = 65_536;
 /// Default coalescing window of a runtime, in ms (`ctrlchan_runtime_set_coalescing_window`).
-pub const CTRLCHAN_DEFAULT_COALESCING_MS: u32 = 1_000;
+pub const CTRLCHAN_DEFAULT_COALESCING_MS: u32 = 3_000;
 /// Default pong settle time of a runtime, in ms (`ctrlchan_runtime_set_pong_settle`).
-pub const CTRLCHAN_DEFAULT_PONG_SETTLE_MS: u32 = 5;
+pub const CTRLCHAN_DEFAULT_PONG_SETTLE_MS: u32 = 50;
 /// Largest pong settle time, in ms.
 pub const CTRLCHAN_MAX_PONG_SETTLE_MS: u32 = 1_000;
 /// Default largest incoming message, in bytes (16 MiB).

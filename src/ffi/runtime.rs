@@ -116,7 +116,7 @@ pub extern "C" fn ctrlchan_runtime_set_max_channels(rt: *mut ctrlchan_runtime, m
     ffi_fn! { get::<Runtime>(rt)?.set_max_channels(max) }
 }
 
-/// Sets the coalescing window (default 1000 ms; 0 disables): when the reactor wakes, every
+/// Sets the coalescing window (default 3000 ms; 0 disables): when the reactor wakes, every
 /// keep-alive due within the window (capped at a quarter of that channel's interval) is sent in
 /// the same wake-up. Keep-alives are only ever sent early, never late.
 ///
@@ -126,20 +126,22 @@ pub extern "C" fn ctrlchan_runtime_set_coalescing_window(rt: *mut ctrlchan_runti
     ffi_fn! { get::<Runtime>(rt)?.set_coalescing_window(ms) }
 }
 
-/// Sets the pong settle time (default 5 ms; 0 disables; at most 1000 ms). After a wake-up of
-/// the runtime thread that sent two or more keep-alive pings (a coalesced burst), the thread
-/// waits this long before it listens to its sockets again, so that the burst's pongs are read
-/// together in one pass instead of one wake-up per arriving pong (fewer wake-ups of an idle
-/// process: with 10 000 channels at a 30 s interval, about one wake-up per burst instead of
-/// tens). The wait is skipped while the runtime's smoothed keep-alive round trip is longer than
-/// 1.5 × `ms` (the pongs would not be back in time; on such paths it would only add latency).
+/// Sets the pong settle time (default 50 ms; 0 disables; at most 1000 ms): the longest single
+/// wait of the runtime thread after a keep-alive burst. After a wake-up that sent two or more
+/// keep-alive pings (a coalesced burst), the thread sleeps before it listens to its sockets again
+/// and then reads everything that arrived in one pass, so that the burst's pongs cost a few
+/// wake-ups instead of one per arriving pong (with 10 000 channels at a 30 s interval: under one
+/// wake-up per second for the whole process, against one per pong without it). The first sleep
+/// is what the runtime learned the last bursts' pongs take to come back; it sleeps again while
+/// most of the burst is still out, for as long as the rest needs at the rate the first pongs came
+/// back at; each sleep is at most `ms`. When two sleeps in a row bring no pong (a stalled path),
+/// it listens normally until pongs flow again.
 ///
-/// The price, only right after such a burst (with the default 1 s coalescing window about once a
-/// second at most, for the runtime as a whole): data that
-/// arrives and commands given by other threads (sends, closes) during the wait are handled up to
-/// `ms` later; a keep-alive's measured round trip (statistics, KEEPALIVE events) includes the
-/// wait; a pong timeout is detected at most `ms` late. Keep-alives are never sent later because
-/// of it. Use 0 for the lowest latency.
+/// The price, only while a burst's pongs are coming back (with the default 3 s coalescing window
+/// a burst every few seconds at most, for the runtime as a whole): data that arrives and commands
+/// given by other threads (sends, closes) are handled up to `ms` later; a keep-alive's measured
+/// round trip (statistics, KEEPALIVE events) includes the sleep; a pong timeout is detected at
+/// most `ms` late. Keep-alives are never sent later because of it. Use 0 for the lowest latency.
 ///
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` above 1000 ms.
 #[no_mangle]
@@ -147,7 +149,7 @@ pub extern "C" fn ctrlchan_runtime_set_pong_settle(rt: *mut ctrlchan_runtime, ms
     ffi_fn! { get::<Runtime>(rt)?.set_pong_settle(ms) }
 }
 
-/// The pong settle time in ms set with `ctrlchan_runtime_set_pong_settle` (default 5).
+/// The pong settle time in ms set with `ctrlchan_runtime_set_pong_settle` (default 50).
 ///
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
 #[no_mangle]
@@ -171,7 +173,7 @@ pub extern "C" fn ctrlchan_runtime_get_max_channels(rt: *const ctrlchan_runtime,
     }
 }
 
-/// The coalescing window in ms set with `ctrlchan_runtime_set_coalescing_window` (default 1000).
+/// The coalescing window in ms set with `ctrlchan_runtime_set_coalescing_window` (default 3000).
 ///
 /// Thread rules: any thread. Errors: `INVALID_HANDLE`; `INVALID_ARGUMENT` if `out_ms` is NULL.
 #[no_mangle]

@@ -11,6 +11,7 @@
 //! - [`tls_identity`]: client certificates, public-key pins, session facts (used by `tls`).
 //! - [`adaptive`]: the adaptive keep-alive learner, network key and state format.
 //! - [`keepalive_frame`]: the fixed ping / empty pong frames, built without the generic encoder.
+//! - [`settle`]: how long to wait after a ping burst so that its pongs are read together.
 
 pub mod adaptive;
 pub mod handshake;
@@ -18,6 +19,7 @@ pub mod keepalive_frame;
 pub mod proxy;
 pub mod reconnect;
 pub mod reframe;
+pub mod settle;
 pub mod timing;
 pub mod tls;
 pub mod tls_identity;

@@ -61,9 +61,9 @@ pub(crate) fn ensure_may_block(what: &str) -> Result<()> {
 }
 
 /// Default coalescing window.
-pub const DEFAULT_COALESCING_MS: u32 = 1_000;
+pub const DEFAULT_COALESCING_MS: u32 = 3_000;
 /// Default pong settle time (`Runtime::set_pong_settle`).
-pub const DEFAULT_PONG_SETTLE_MS: u32 = 5;
+pub const DEFAULT_PONG_SETTLE_MS: u32 = 50;
 /// Largest pong settle time accepted.
 pub const MAX_PONG_SETTLE_MS: u32 = 1_000;
 

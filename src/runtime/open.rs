@@ -187,7 +187,7 @@ impl Reactor {
             c.probe = None;
             self.adaptive_ack(c, gap);
             let rtt_us = rtt.as_micros().min(u64::MAX as u128) as u64;
-            self.note_keepalive_rtt(rtt_us);
+            self.note_keepalive_ack();
             self.rt.counters.keepalives_acked.fetch_add(1, Ordering::Relaxed);
             if let Some(ch) = &c.ka.channel {
                 ch.stats.record_rtt(rtt_us);

@@ -18,6 +18,7 @@ use super::schedule::Windows;
 use super::timers::Timers;
 use super::{Cmd, RtShared};
 use crate::protocol::reconnect::Jitter;
+use crate::protocol::settle::Settle;
 use crate::protocol::timing::{poll_timeout, GUARD};
 use crate::state::WsShared;
 use crate::types::ResetReason;
@@ -51,8 +52,8 @@ pub(crate) struct Reactor {
     pub(super) masks: rand::rngs::StdRng,
     /// Pings the timers sent in this wake-up (a keep-alive burst: settle before listening).
     pub(super) burst_pings: u32,
-    /// Smoothed RTT of the runtime's keep-alives, µs (0: none measured yet).
-    pub(super) ka_srtt_us: u64,
+    /// The pong settle after such a burst.
+    pub(super) settle: Settle,
 }
 
 pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
@@ -73,7 +74,7 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         sleep_offset: Duration::ZERO,
         masks: rand::SeedableRng::from_rng(&mut rand::rng()),
         burst_pings: 0,
-        ka_srtt_us: 0,
+        settle: Settle::default(),
     };
     r.sleep_offset = r.current_sleep_offset();
     if let Some(nw) = &r.netwatch {
@@ -94,8 +95,10 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         let timeout = if !r.again.is_empty() {
             Some(Duration::ZERO)
         } else if let Some(settle) = r.settle() {
-            // The burst's pongs arrive meanwhile; one non-blocking poll takes them all.
-            std::thread::sleep(settle);
+            // The burst's pongs arrive meanwhile; one non-blocking poll takes them all. A timer
+            // due earlier ends the sleep (keep-alives are never late).
+            let until_timer = poll_timeout(next, Instant::now()).unwrap_or(settle);
+            std::thread::sleep(settle.min(until_timer));
             Some(Duration::ZERO)
         } else {
             poll_timeout(next, Instant::now())
@@ -208,19 +211,19 @@ impl Reactor {
         }
     }
 
-    /// How long to wait before listening again after this wake-up (see `Runtime::set_pong_settle`):
-    /// only after a burst of at least two timer pings, and only while the pongs are expected back
-    /// within the wait. Data and commands arriving meanwhile wait at most this long.
+    /// How long to wait before listening again (see `Runtime::set_pong_settle` and
+    /// `protocol::settle`): only after a burst of at least two timer pings, while most of its
+    /// pongs are out. Data and commands arriving meanwhile wait at most the settle time.
     fn settle(&mut self) -> Option<Duration> {
         let pings = std::mem::take(&mut self.burst_pings);
         let ms = self.rt.pong_settle_ms.load(Ordering::Relaxed).min(super::MAX_PONG_SETTLE_MS) as u64;
-        let expected = self.ka_srtt_us <= ms * 1500;
-        (pings >= 2 && ms > 0 && expected).then(|| Duration::from_millis(ms))
+        self.settle.burst(pings);
+        self.settle.next_wait(Duration::from_millis(ms))
     }
 
-    /// A keep-alive was acknowledged after `rtt_us`: the runtime-wide smoothed RTT (gain 1/8).
-    pub(super) fn note_keepalive_rtt(&mut self, rtt_us: u64) {
-        self.ka_srtt_us = if self.ka_srtt_us == 0 { rtt_us.max(1) } else { (self.ka_srtt_us * 7 + rtt_us) / 8 };
+    /// A keep-alive was acknowledged (its pong was read).
+    pub(super) fn note_keepalive_ack(&mut self) {
+        self.settle.acked();
     }
 
     // ---------------------------------------------------------------- slot table

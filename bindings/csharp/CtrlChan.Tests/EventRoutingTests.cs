@@ -313,7 +313,7 @@ namespace CtrlChan.Tests
                 rt.CoalescingWindow = TimeSpan.FromMilliseconds(250);
                 Assert.AreEqual(7u, rt.MaxChannels);
                 Assert.AreEqual(TimeSpan.FromMilliseconds(250), rt.CoalescingWindow);
-                Assert.AreEqual(TimeSpan.FromMilliseconds(5), rt.PongSettle, "native default");
+                Assert.AreEqual(TimeSpan.FromMilliseconds(50), rt.PongSettle, "native default");
                 rt.PongSettle = TimeSpan.FromMilliseconds(20);
                 Assert.AreEqual(TimeSpan.FromMilliseconds(20), rt.PongSettle);
                 rt.PongSettle = TimeSpan.Zero;

@@ -133,7 +133,7 @@ namespace CtrlChan
         }
 
         /// <summary>Keep-alives due within this window (capped at a quarter of a channel's interval)
-        /// are sent early, together. Default 1 s; zero disables coalescing; at most 1 h.</summary>
+        /// are sent early, together. Default 3 s; zero disables coalescing; at most 1 h.</summary>
         public TimeSpan CoalescingWindow
         {
             get
@@ -151,12 +151,12 @@ namespace CtrlChan
             }
         }
 
-        /// <summary>After a wake-up that sent a burst of keep-alive pings, the runtime thread waits
-        /// this long before it listens again, so the burst's pongs are read in one pass (fewer
-        /// wake-ups of an idle process). Data and calls from other threads arriving meanwhile wait
-        /// at most this long; measured keep-alive round trips include the wait; skipped while the
-        /// smoothed keep-alive round trip exceeds 1.5 times it. Default 5 ms; zero disables;
-        /// at most 1 s.</summary>
+        /// <summary>The longest single wait after a burst of keep-alive pings: the runtime thread
+        /// sleeps, reads what arrived in one pass, and repeats while most of the burst's pongs are
+        /// out (the first sleep is learned from earlier bursts), so the pongs cost a few wake-ups
+        /// instead of one each. Data and calls from other threads arriving meanwhile wait at most
+        /// this long; measured keep-alive round trips include the wait. Default 50 ms; zero
+        /// disables; at most 1 s.</summary>
         public TimeSpan PongSettle
         {
             get

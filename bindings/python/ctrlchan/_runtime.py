@@ -114,8 +114,8 @@ class Runtime(Handle):
 
     @property
     def coalescing_window(self) -> float:
-        """Seconds (default 1.0; 0 disables): keep-alives due within this window are sent
-        together. Read from the library (whole milliseconds)."""
+        """Seconds (default 3.0; 0 disables): keep-alives due within this window (capped at a
+        quarter of a channel's interval) are sent early, together. Read from the library (whole milliseconds)."""
         out = c_uint32()
         check(
             _ffi.lib.ctrlchan_runtime_get_coalescing_window(self._handle(), byref(out)),
@@ -133,12 +133,12 @@ class Runtime(Handle):
 
     @property
     def pong_settle(self) -> float:
-        """Seconds (default 0.005; 0 disables; at most 1.0): after a wake-up that sent a burst of
-        keep-alive pings, the runtime thread waits this long before it listens again, so the
-        burst's pongs are read in one pass (fewer wake-ups of an idle process). Data and calls
-        from other threads arriving meanwhile wait at most this long; measured keep-alive round
-        trips include the wait. Skipped while the smoothed keep-alive RTT exceeds 1.5 times it.
-        Read from the library (whole milliseconds)."""
+        """Seconds (default 0.05; 0 disables; at most 1.0): the longest single wait after a
+        burst of keep-alive pings. The runtime thread sleeps, reads what arrived in one pass, and
+        repeats while most of the burst's pongs are out (the first sleep is learned from earlier
+        bursts), so the pongs cost a few wake-ups instead of one each. Data and calls from other
+        threads arriving meanwhile wait at most this long; measured keep-alive round trips
+        include the wait. Read from the library (whole milliseconds)."""
         out = c_uint32()
         check(
             _ffi.lib.ctrlchan_runtime_get_pong_settle(self._handle(), byref(out)),

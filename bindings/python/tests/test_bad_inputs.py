@@ -166,7 +166,7 @@ def test_integer_options_out_of_range(rt: Runtime) -> None:
         rt.events(timeout=-1)  # checked when called, not at the first next()
     with pytest.raises(InvalidArgumentError):
         rt.coalescing_window = 3600.001  # at most one hour
-    assert rt.coalescing_window == 1.0
+    assert rt.coalescing_window == 3.0
     with pytest.raises(InvalidArgumentError):
         ws.control.max_message_size = 0
     with pytest.raises(InvalidArgumentError):

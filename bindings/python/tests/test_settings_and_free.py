@@ -55,8 +55,8 @@ def native_protocols(ptr: int) -> List[str]:
 
 def test_runtime_settings_are_read_back_from_the_library() -> None:
     with Runtime() as rt:
-        assert (rt.max_channels, rt.coalescing_window) == (65536, 1.0)  # the library's defaults
-        assert rt.pong_settle == 0.005
+        assert (rt.max_channels, rt.coalescing_window) == (65536, 3.0)  # the library's defaults
+        assert rt.pong_settle == 0.05
         ptr = rt._handle()
         rt.pong_settle = 0.02
         assert rt.pong_settle == 0.02 and native_u32("ctrlchan_runtime_get_pong_settle", ptr) == 20

@@ -38,16 +38,6 @@
 #define CTRLCHAN_VERSION_NUMBER ((CTRLCHAN_VERSION_MAJOR << 16) | (CTRLCHAN_VERSION_MINOR << 8) | CTRLCHAN_VERSION_PATCH)
 
 /*
- Waits per burst at most.
- */
-#define MAX_WAITS 32
-
-/*
- This many pongs still out (or fewer) end the settle: another wait would cost as many wake-ups.
- */
-#define STRAGGLERS 2
-
-/*
  Smallest server keep-alive interval accepted by `ctrlchan_channel_new` and
  `ctrlchan_channel_set_server_keepalive_interval`, in ms.
  */

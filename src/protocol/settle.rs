@@ -28,9 +28,9 @@ pub const INITIAL_ESTIMATE: Duration = Duration::from_millis(2);
 /// Longest estimate.
 pub const MAX_ESTIMATE: Duration = Duration::from_secs(1);
 /// Waits per burst at most.
-pub const MAX_WAITS: u8 = 32;
+pub(crate) const MAX_WAITS: u8 = 32;
 /// This many pongs still out (or fewer) end the settle: another wait would cost as many wake-ups.
-pub const STRAGGLERS: u32 = 2;
+pub(crate) const STRAGGLERS: u32 = 2;
 
 /// The settle state of one reactor.
 #[derive(Debug, Clone)]

@@ -308,7 +308,7 @@ namespace CtrlChan.Tests
             using (var ch = new ControlChannelTrigger(rt, "ünïcode-id", TimeSpan.FromSeconds(30)))
             {
                 Assert.AreEqual(65536u, rt.MaxChannels, "native default");
-                Assert.AreEqual(TimeSpan.FromSeconds(1), rt.CoalescingWindow, "native default");
+                Assert.AreEqual(TimeSpan.FromSeconds(3), rt.CoalescingWindow, "native default");
                 rt.MaxChannels = 7;
                 rt.CoalescingWindow = TimeSpan.FromMilliseconds(250);
                 Assert.AreEqual(7u, rt.MaxChannels);

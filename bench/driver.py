@@ -9,7 +9,8 @@ driver samples RSS, then says GO), CONNECTED secs ok failed, then two MARK lines
 warm-up and one after the measured window. At each MARK the driver reads, from /proc of the client:
 RSS (VmRSS), CPU time (the sum over its threads of /proc/PID/task/TID/schedstat, nanoseconds;
 utime+stime of /proc/PID/stat is also read but moves in 10 ms ticks) and context switches
-(voluntary + involuntary, summed over threads). The client reports keep-alives acknowledged, RTT
+(wake-ups: voluntary switches summed over threads; involuntary ones, preemptions, per thread
+apart). The client reports keep-alives acknowledged, RTT
 sums and, for ctrlchan, the reactor's own wake-up counter and the events the application saw.
 """
 
@@ -96,13 +97,18 @@ def sample(pid):
                 cpu_ns += int(f.read().split()[0])
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 name = f.read().strip()
-            n = 0
+            # A wake-up is a voluntary context switch (the thread slept and was woken); being
+            # preempted while running (nonvoluntary) is counted apart.
+            n = pre = 0
             with open(f"/proc/{pid}/task/{tid}/status") as f:
                 for line in f:
-                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    if line.startswith("voluntary_ctxt_switches"):
                         n += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches"):
+                        pre += int(line.split()[1])
             ctx += n
             by_name[name] = by_name.get(name, 0) + n
+            by_name[name + ":preempted"] = by_name.get(name + ":preempted", 0) + pre
         except OSError:
             pass
     return {"rss": rss, "cpu_ns": cpu_ns, "stat_s": stat_s, "ctx": ctx, "threads": by_name}
@@ -249,8 +255,9 @@ COLORS = {"floor": "#888888", "ctrlchan": "#1f77b4", "node-ws": "#2ca02c", "libw
 
 def wakeup_table(rows):
     """ctrlchan only: who wakes up, per second (reactor counter, threads' context switches, app events)."""
-    head = ["mode", "scheme", "N", "interval ms", "reactor wake-ups/s", "reactor thread cs/s", "main thread cs/s",
-            "consumer thread cs/s", "app events/s", "keep-alives/s"]
+    head = ["mode", "scheme", "N", "interval ms", "reactor wake-ups/s", "reactor thread wake-ups/s",
+            "reactor thread preempted/s", "main thread wake-ups/s", "consumer thread wake-ups/s", "app events/s",
+            "keep-alives/s"]
     out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 2 + ["--:"] * (len(head) - 2)) + "|"]
     for r in rows:
         if r["client"] != "ctrlchan":
@@ -258,7 +265,8 @@ def wakeup_table(rows):
         th = r["thread_wakeups_per_s"]
         out.append("| " + " | ".join([
             r["mode"], r["scheme"], str(r["n"]), str(r["interval_ms"]), fmt(r["reactor_wakeups_per_s"], ".2f"),
-            fmt(th.get("ctrlchan-reacto"), ".2f"), fmt(th.get("bench"), ".2f"), fmt(th.get("bench-consumer"), ".2f"),
+            fmt(th.get("ctrlchan-rt"), ".2f"), fmt(th.get("ctrlchan-rt:preempted"), ".2f"), fmt(th.get("bench"), ".2f"),
+            fmt(th.get("bench-consumer"), ".2f"),
             fmt(r["app_events_per_s"], ".2f"), fmt(r["acks_per_s"], ".1f")]) + " |")
     return "\n".join(out) if len(out) > 2 else ""
 

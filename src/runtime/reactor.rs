@@ -53,6 +53,8 @@ pub(crate) struct Reactor {
     pub(super) burst_pings: u32,
     /// Smoothed RTT of the runtime's keep-alives, µs (0: none measured yet).
     pub(super) ka_srtt_us: u64,
+    /// At most `MAX_HANDSHAKES` connects at once; the rest queue (see `admission`).
+    pub(super) gate: super::admission::Gate,
 }
 
 pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
@@ -74,6 +76,7 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         masks: rand::SeedableRng::from_rng(&mut rand::rng()),
         burst_pings: 0,
         ka_srtt_us: 0,
+        gate: super::admission::Gate::new(super::admission::MAX_HANDSHAKES),
     };
     r.sleep_offset = r.current_sleep_offset();
     if let Some(nw) = &r.netwatch {
@@ -135,6 +138,7 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
             r.probe_all(ResetReason::NetworkChanged);
         }
         r.fire_timers();
+        r.admit_queued();
         if r.shutdown {
             r.close_all();
             // No callback can run any more: close the queue (waking blocked next_event callers)
@@ -263,7 +267,7 @@ impl Reactor {
         }
     }
 
-    fn with_slot(&mut self, idx: usize, f: impl FnOnce(&mut Self, &mut Conn, usize)) {
+    pub(super) fn with_slot(&mut self, idx: usize, f: impl FnOnce(&mut Self, &mut Conn, usize)) {
         let Some(Some(mut c)) = self.conns.get_mut(idx).map(Option::take) else { return };
         f(self, &mut c, idx);
         self.put_back(idx, c);
@@ -288,7 +292,7 @@ impl Reactor {
                         r.read(c, idx);
                     }
                 }
-                Life::Starting | Life::Waiting { .. } | Life::Closed => {}
+                Life::Starting | Life::Waiting { .. } | Life::Queued { .. } | Life::Closed => {}
             }
         });
     }
@@ -371,7 +375,7 @@ impl Reactor {
     fn commands(&mut self) {
         for cmd in self.rt.take_cmds() {
             match cmd {
-                Cmd::Connect(ws, req) => self.start_connect(ws, req),
+                Cmd::Connect(ws, start) => self.start_connect(ws, start),
                 Cmd::Service(ws) => {
                     if self.find(&ws).is_some() {
                         self.with_ws(&ws, |r, c, _| r.service(c));

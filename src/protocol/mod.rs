@@ -20,5 +20,6 @@ pub mod reconnect;
 pub mod reframe;
 pub mod timing;
 pub mod tls;
+mod tls_aead;
 pub mod tls_identity;
 pub mod uri;

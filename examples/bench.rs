@@ -15,9 +15,12 @@
 //! `--window-ms` more print it again, then wait for stdin to close and exit. The driver reads the
 //! process's RSS, CPU time and context switches from /proc at each line.
 //!
-//! `CTRLCHAN_BENCH_HEAP=1` also prints, to stderr at each MARK, glibc's heap figures (mallinfo2:
-//! arena = heap obtained from the kernel, in use, free) and smaps_rollup's anonymous vs file-backed
-//! RSS, per channel: fragmentation shows as arena minus in-use.
+//! `CTRLCHAN_BENCH_HEAP=1` also prints, to stderr before connecting and at each MARK, glibc's heap
+//! figures (mallinfo2: arena = heap obtained from the kernel, in use, free) and smaps_rollup's
+//! anonymous vs file-backed RSS, per channel: fragmentation shows as arena minus in-use.
+//! `CTRLCHAN_BENCH_HEAP=2` adds glibc's per-arena `malloc_stats` (the application's thread vs the
+//! runtime thread); `CTRLCHAN_BENCH_SMAPS_DIR=DIR` copies /proc/self/smaps there at the same points
+//! (which mappings grew: heap arenas, code pages).
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -14,6 +14,13 @@
 //! failed`; after `--warmup-ms` print `MARK acks rtt_sum_us rtt_n reactor_wakeups app_events`, after
 //! `--window-ms` more print it again, then wait for stdin to close and exit. The driver reads the
 //! process's RSS, CPU time and context switches from /proc at each line.
+//!
+//! `CTRLCHAN_BENCH_HEAP=1` also prints, to stderr before connecting and at each MARK, glibc's heap
+//! figures (mallinfo2: arena = heap obtained from the kernel, in use, free) and smaps_rollup's
+//! anonymous vs file-backed RSS, per channel: fragmentation shows as arena minus in-use.
+//! `CTRLCHAN_BENCH_HEAP=2` adds glibc's per-arena `malloc_stats` (the application's thread vs the
+//! runtime thread); `CTRLCHAN_BENCH_SMAPS_DIR=DIR` copies /proc/self/smaps there at the same points
+//! (which mappings grew: heap arenas, code pages).
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -131,8 +138,48 @@ fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
+/// The heap and RSS breakdown of this process (`CTRLCHAN_BENCH_HEAP=1`), per channel, to stderr.
+fn heap_report(tag: &str, n: usize) {
+    let n = n.max(1) as f64;
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 takes no arguments and only reads the allocator's counters.
+        let m = unsafe { libc::mallinfo2() };
+        let arena = (m.arena + m.hblkhd) as f64;
+        let used = (m.uordblks + m.hblkhd) as f64;
+        eprintln!(
+            "HEAP {tag} arena {:.0} in-use {:.0} free {:.0} (top {:.0}) B/ch, mmapped {} B",
+            arena / n,
+            used / n,
+            m.fordblks as f64 / n,
+            m.keepcost as f64 / n,
+            m.hblkhd
+        );
+        if std::env::var_os("CTRLCHAN_BENCH_HEAP").is_some_and(|v| v == "2") {
+            // SAFETY: prints the per-arena figures to stderr; no arguments.
+            unsafe { libc::malloc_stats() };
+        }
+    }
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    let field = |name: &str| {
+        rollup
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let (rss, anon) = (field("Rss:"), field("Anonymous:"));
+    eprintln!("SMAPS {tag} rss {:.2} anon {:.2} file {:.2} KiB/ch", rss / n, anon / n, (rss - anon) / n);
+    if let Some(dir) = std::env::var_os("CTRLCHAN_BENCH_SMAPS_DIR") {
+        let to = std::path::Path::new(&dir).join(format!("smaps.{}.{tag}", std::process::id()));
+        let _ = std::fs::copy("/proc/self/smaps", to);
+    }
+}
+
 fn main() {
     let a = parse_args();
+    let heap = std::env::var_os("CTRLCHAN_BENCH_HEAP").is_some_and(|v| v != "0");
     let rt = Runtime::new().unwrap_or_else(|e| die(&format!("runtime: {e:?}")));
     if let Some(ms) = a.pong_settle_ms {
         rt.set_pong_settle(ms).unwrap_or_else(|e| die(&format!("pong settle: {e:?}")));
@@ -157,6 +204,9 @@ fn main() {
     });
     let handler: ctrlchan::Handler = Arc::new(count);
 
+    if heap {
+        heap_report("ready", a.channels);
+    }
     say("READY");
     let mut line = String::new();
     let _ = std::io::stdin().lock().read_line(&mut line);
@@ -240,8 +290,14 @@ fn main() {
     };
     std::thread::sleep(Duration::from_millis(a.warmup_ms));
     mark();
+    if heap {
+        heap_report("warm", a.channels);
+    }
     std::thread::sleep(Duration::from_millis(a.window_ms));
     mark();
+    if heap {
+        heap_report("end", a.channels);
+    }
     if LOST.load(Ordering::Relaxed) > 0 {
         eprintln!("bench: {} transports lost during the run", LOST.load(Ordering::Relaxed));
     }

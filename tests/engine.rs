@@ -578,3 +578,49 @@ fn release_of_an_open_websocket_closes_gracefully_without_events() {
     assert!(rt.next_event(Duration::from_millis(300)).is_err(), "no event after release");
     assert_eq!(rt.stats().connections_open, 0);
 }
+
+#[test]
+fn connects_beyond_the_limit_wait_their_turn_with_their_timeout_running() {
+    // A runtime runs at most 64 connects at once (ctrlchan_websocket_connect's contract). 64
+    // connects to a server that accepts TCP but never answers the upgrade hold every turn for
+    // 1.5 s; a connect to a real server behind them connects only after one of them gave up, and a
+    // queued connect whose timeout is shorter fails with TIMEOUT while still queued.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let sp = silent.local_addr().expect("addr").port();
+    let srv = server(Mode::Echo);
+    let rt = Runtime::new().expect("runtime");
+    let mut stuck = Vec::new();
+    for _ in 0..64 {
+        let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+        ws.connect_async(&format!("ws://127.0.0.1:{sp}/"), 1500).expect("async");
+        stuck.push(ws);
+    }
+    let late = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    late.connect_async(&format!("ws://127.0.0.1:{}/", srv.port), 10_000).expect("async");
+    let short = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    short.connect_async(&format!("ws://127.0.0.1:{}/", srv.port), 200).expect("async");
+    let is = |ev: &ctrlchan::Event, ws: &WebSocket| ev.websocket.as_ref().is_some_and(|w| Arc::ptr_eq(w, ws.shared()));
+    let (mut stuck_failed, mut order) = (0, Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while order.len() < 2 || stuck_failed < 64 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev =
+            rt.next_event(left).unwrap_or_else(|e| panic!("events so far {order:?}, {stuck_failed} stuck failed: {e}"));
+        if is(&ev, &late) {
+            assert_eq!(ev.kind, EventKind::Connected, "{}", ev.reason());
+            order.push(("late", stuck_failed));
+        } else if is(&ev, &short) {
+            assert_eq!(ev.kind, EventKind::ConnectFailed);
+            assert_eq!(ev.result, ResultCode::Timeout, "{}", ev.reason());
+            assert!(ev.reason().contains("queued"), "{}", ev.reason());
+            order.push(("short", stuck_failed));
+        } else if ev.kind == EventKind::ConnectFailed {
+            assert_eq!(ev.result, ResultCode::Timeout, "{}", ev.reason());
+            stuck_failed += 1;
+        }
+    }
+    assert_eq!(order[0], ("short", 0), "the short timeout expired in the queue: {order:?}");
+    assert!(order[1].0 == "late" && order[1].1 >= 1, "the late connect waited for a turn: {order:?}");
+    late.send(b"open").expect("the late websocket is open");
+    drop(silent);
+}

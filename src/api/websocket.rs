@@ -118,7 +118,7 @@ impl WebSocket {
             }
         }
         let bound = req.deadline + Duration::from_secs(5);
-        if let Err(e) = self.rt.send(Cmd::Connect(self.st.clone(), req)) {
+        if let Err(e) = self.rt.send(Cmd::Connect(self.st.clone(), req.into_start())) {
             lifecycle::revert_connect(&self.st);
             return Err(e);
         }
@@ -129,7 +129,7 @@ impl WebSocket {
     pub fn connect_async(&self, uri: &str, timeout_ms: u32) -> Result<()> {
         let mut req = self.prepare(uri, timeout_ms, true)?;
         if !req.needs_dns() {
-            if let Err(e) = self.rt.send(Cmd::Connect(self.st.clone(), req)) {
+            if let Err(e) = self.rt.send(Cmd::Connect(self.st.clone(), req.into_start())) {
                 lifecycle::revert_connect(&self.st);
                 return Err(e);
             }
@@ -139,7 +139,7 @@ impl WebSocket {
         let rt = self.rt.clone();
         let spawned = std::thread::Builder::new().name("ctrlchan-dns".into()).spawn(move || {
             req.resolve();
-            if rt.send(Cmd::Connect(st.clone(), req)).is_err() {
+            if rt.send(Cmd::Connect(st.clone(), req.into_start())).is_err() {
                 lifecycle::force_closed(&st, Error::new(ResultCode::Io, "the runtime shut down while resolving"));
             }
         });

@@ -22,5 +22,6 @@ pub mod reframe;
 pub mod settle;
 pub mod timing;
 pub mod tls;
+mod tls_aead;
 pub mod tls_identity;
 pub mod uri;

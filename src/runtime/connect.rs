@@ -47,6 +47,40 @@ pub struct ConnectRequest {
     pub(crate) uri: Box<str>,
 }
 
+/// What the application's thread hands the runtime thread for a connect (inline in the command,
+/// no allocation of its own): the template, whose URI and addresses are the long-lived copies,
+/// and when the connect times out. The upgrade request and TLS session are built on the runtime
+/// thread when the attempt starts (`Template::request`), so nothing the application's thread
+/// allocated for the connect outlives the call except what the connection keeps: a burst of
+/// connects leaves no holes between the application's long-lived objects (the websockets and
+/// channels it creates meanwhile) once the runtime thread has got to them.
+pub struct ConnectStart {
+    pub(crate) template: Template,
+    pub(crate) deadline: Instant,
+    pub(crate) notify_events: bool,
+    /// Name resolution failed: the connect fails with this when it starts.
+    pub(crate) resolve_error: Option<Error>,
+}
+
+impl ConnectRequest {
+    /// What the runtime thread needs of a prepared request; the rest is freed here (on the
+    /// calling thread, at once).
+    pub(crate) fn into_start(self: Box<Self>) -> ConnectStart {
+        let req = *self;
+        ConnectStart {
+            deadline: req.deadline,
+            notify_events: req.notify_events,
+            template: Template {
+                uri: req.uri,
+                addrs: req.addrs.into_boxed_slice(),
+                timeout_ms: req.timeout_ms,
+                route: req.proxy.map(|p| Box::new((p, req.proxy_target))),
+            },
+            resolve_error: req.resolve_error,
+        }
+    }
+}
+
 /// What a reconnect needs of the first connect, kept small (it lives as long as the connection):
 /// the URI and the addresses it resolved to; the HTTP request, TLS config and codec settings are
 /// rebuilt from the websocket's (frozen) options at each attempt.
@@ -61,15 +95,6 @@ pub(crate) struct Template {
 }
 
 impl Template {
-    fn of(req: &ConnectRequest) -> Template {
-        Template {
-            uri: req.uri.clone(),
-            addrs: req.addrs.clone().into_boxed_slice(),
-            timeout_ms: req.timeout_ms,
-            route: req.proxy.clone().map(|p| Box::new((p, req.proxy_target.clone()))),
-        }
-    }
-
     /// "host:port" for log lines.
     pub(crate) fn peer(&self) -> String {
         crate::protocol::uri::parse_target(&self.uri).map(|t| format!("{}:{}", t.host, t.port)).unwrap_or_default()
@@ -223,8 +248,8 @@ fn io_connect_error(io: io::Error) -> Error {
 }
 
 impl Reactor {
-    /// A `Cmd::Connect`: takes a slot and starts the TCP connect.
-    pub(crate) fn start_connect(&mut self, ws: Arc<WsShared>, mut req: Box<ConnectRequest>) {
+    /// A `Cmd::Connect`: takes a slot and starts the connect (or queues it, see `admission`).
+    pub(crate) fn start_connect(&mut self, ws: Arc<WsShared>, start: ConnectStart) {
         if ws.state() != WebSocketState::Connecting {
             return; // freed before we got here
         }
@@ -234,7 +259,7 @@ impl Reactor {
             ws,
             serial: self.serial,
             life: Life::Starting,
-            notify: req.notify_events,
+            notify: start.notify_events,
             ka: KeepAliveBook::new(Instant::now()),
             unflushed: 0,
             auto_reply: 0,
@@ -248,22 +273,68 @@ impl Reactor {
             probe: None,
             paused: false,
             ping_in_codec: false,
+            permit: None,
         };
-        // Kept for reconnects (a policy may be set at any time); the connect itself uses `req`.
-        c.template = Some(Template::of(&req));
+        // Every attempt (this one, and reconnects: a policy may be set at any time) is built from it.
+        c.template = Some(start.template);
         c.ws.inner.lock().slot = Some((idx, c.serial));
-        let started = if self.shutdown {
-            Err(Error::invalid_state("the runtime is shutting down"))
-        } else if let Some(e) = req.resolve_error.take() {
-            Err(e)
+        if self.shutdown {
+            self.finish(&mut c, End::ConnectFailed(Error::invalid_state("the runtime is shutting down")), None);
+        } else if let Some(e) = start.resolve_error {
+            self.finish(&mut c, End::ConnectFailed(e), None);
         } else {
-            self.open_tcp(idx, req, 0)
-        };
-        match started {
-            Ok(life) => c.life = life,
-            Err(e) => self.finish(&mut c, End::ConnectFailed(e), None),
+            self.begin_attempt(&mut c, idx, start.deadline);
         }
         self.put_back(idx, c);
+    }
+
+    /// Starts a connect attempt (the first or a reconnect) if a permit is free, else queues it
+    /// until `deadline`.
+    pub(crate) fn begin_attempt(&mut self, c: &mut Conn, idx: usize, deadline: Instant) {
+        match self.gate.try_take() {
+            Some(permit) => {
+                c.permit = Some(permit);
+                self.open_attempt(c, idx, deadline);
+            }
+            None => {
+                self.gate.wait(idx, c.serial);
+                c.life = Life::Queued { deadline };
+            }
+        }
+    }
+
+    /// An attempt holding a permit: its request from the template (built on this thread), then TCP.
+    fn open_attempt(&mut self, c: &mut Conn, idx: usize, deadline: Instant) {
+        let req = match c.template.as_ref() {
+            Some(t) => {
+                let built = t.request(&c.ws.inner.lock().opts);
+                built.map(|mut r| {
+                    r.deadline = deadline;
+                    r
+                })
+            }
+            None => Err(Error::closed("nothing to connect to")),
+        };
+        match req.and_then(|req| self.open_tcp(idx, req, 0)) {
+            Ok(life) => c.life = life,
+            Err(e) => self.finish(c, End::ConnectFailed(e), None),
+        }
+    }
+
+    /// Starts queued connects while permits are free (after each reactor round). Bounded by the
+    /// queue's length: every round pops one entry.
+    pub(crate) fn admit_queued(&mut self) {
+        while let Some(((idx, serial), permit)) = self.gate.next() {
+            self.with_slot(idx, |r, c, idx| {
+                if c.serial != serial {
+                    return; // gone (the permit goes back at once)
+                }
+                if let Life::Queued { deadline } = c.life {
+                    c.permit = Some(permit);
+                    r.open_attempt(c, idx, deadline);
+                }
+            });
+        }
     }
 
     /// Starts a non-blocking TCP connect to the first address from `next` that takes one.

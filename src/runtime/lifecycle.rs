@@ -3,10 +3,13 @@
 //! On the runtime thread a connection lives through one enum, [`Life`]:
 //!
 //! ```text
-//! Connecting ──tcp up──▶ Handshaking ──101──▶ Open ──app close──▶ Closing ──peer close──┐
+//! (Queued ─permit─▶) Connecting ──tcp up──▶ Handshaking ──101──▶ Open ──app close──▶ Closing ──peer close──┐
 //!     │  └─(proxy)─▶ Tunneling ─┘  │            │  └──peer close / error / pong timeout─┤
 //!     └──────── failure ─────┴─────┴────────────┴──────────── finish(End) ──────────────┴──▶ Lingering ─▶ Closed
 //! ```
+//!
+//! At most `admission::MAX_HANDSHAKES` connects run at once per runtime; a connect beyond that
+//! is `Queued` (no socket yet) until one ends, with its connect deadline already running.
 //!
 //! Through a proxy, TCP goes to the proxy and `Tunneling` runs its CONNECT / SOCKS5 handshake;
 //! TLS and the upgrade then run inside the tunnel, with the server's name.
@@ -54,6 +57,9 @@ pub(crate) enum Life {
     Starting,
     /// Reconnecting: the next attempt starts at `until`.
     Waiting { until: Instant },
+    /// Waiting for a connect permit (see `admission`); no socket, no request yet (it is built
+    /// from the template when the turn comes, so a queued connect holds no temporaries).
+    Queued { deadline: Instant },
     /// Non-blocking TCP connect to `req.addrs[next_addr - 1]` in progress.
     Connecting { stream: Stream, req: Box<ConnectRequest>, next_addr: usize, deadline: Instant },
     /// TCP to the proxy is up; its handshake (HTTP CONNECT or SOCKS5) is in progress.
@@ -85,6 +91,7 @@ impl Life {
             Life::Connecting { deadline, .. }
             | Life::Tunneling { deadline, .. }
             | Life::Handshaking { deadline, .. }
+            | Life::Queued { deadline, .. }
             | Life::Closing { deadline, .. }
             | Life::Lingering { deadline, .. } => Some(*deadline),
             Life::Waiting { until } => Some(*until),
@@ -97,7 +104,7 @@ impl Life {
                 Some(stream)
             }
             Life::Open { sock } | Life::Closing { sock, .. } | Life::Lingering { sock, .. } => Some(sock.get_mut()),
-            Life::Starting | Life::Waiting { .. } | Life::Closed => None,
+            Life::Starting | Life::Waiting { .. } | Life::Queued { .. } | Life::Closed => None,
         }
     }
     /// The websocket while it can still exchange frames.
@@ -155,6 +162,8 @@ pub(crate) struct Conn {
     /// A keep-alive frame went into the codec (it had frames buffered) and no flush completed
     /// since: the next keep-alive must not bypass the codec.
     pub ping_in_codec: bool,
+    /// Held while a connect attempt runs (Connecting, Tunneling, Handshaking): see `admission`.
+    pub permit: Option<super::admission::Permit>,
 }
 
 /// A reconnect in progress.
@@ -171,6 +180,7 @@ fn peer(c: &Conn) -> String {
 impl Reactor {
     /// The handshake completed: Connecting → Open for the application.
     pub(crate) fn opened(&mut self, c: &mut Conn, sock: Box<Sock>, protocol: &str) {
+        c.permit = None; // the next queued connect may start
         c.ws.set_protocol(protocol);
         {
             let mut g = c.ws.inner.lock();
@@ -242,6 +252,8 @@ impl Reactor {
     /// Ends the connection for the application, once (see the module doc). `linger`: keep the
     /// socket until then to finish the close handshake quietly.
     pub(crate) fn finish(&mut self, c: &mut Conn, end: End, linger: Option<Duration>) {
+        // The attempt is over (it ends, or a reconnect waits): the next queued connect may start.
+        c.permit = None;
         let ended_before = matches!(c.life, Life::Lingering { .. } | Life::Closed);
         let end = if ended_before { Some(end) } else { self.reconnect_or_end(c, end) };
         let Some(end) = end else { return };
@@ -406,18 +418,8 @@ impl Reactor {
         let Some(template) = c.template.as_ref() else {
             return self.finish(c, End::Silent(Error::closed("nothing to reconnect to")), None);
         };
-        let built = {
-            let g = c.ws.inner.lock();
-            template.request(&g.opts)
-        };
-        let req = match built {
-            Ok(r) => r,
-            Err(e) => return self.finish(c, End::ConnectFailed(e), None),
-        };
-        match self.open_tcp(idx, req, 0) {
-            Ok(life) => c.life = life,
-            Err(e) => self.finish(c, End::ConnectFailed(e), None),
-        }
+        let deadline = Instant::now() + Duration::from_millis(template.timeout_ms as u64);
+        self.begin_attempt(c, idx, deadline);
     }
 
     /// A network change or resume: probe this connection at once (or, while it waits to
@@ -456,6 +458,7 @@ impl Reactor {
             Life::Lingering { .. } | Life::Closed => {}
             Life::Starting
             | Life::Waiting { .. }
+            | Life::Queued { .. }
             | Life::Connecting { .. }
             | Life::Tunneling { .. }
             | Life::Handshaking { .. } => {

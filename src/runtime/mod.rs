@@ -5,6 +5,7 @@
 //! - [`reactor`]: the loop, the connection slot table and command dispatch.
 //! - [`lifecycle`]: a connection's life (one enum) and the one `finish` that ends it.
 //! - [`connect`]: TCP connect and the opening handshake, driven over the socket.
+//! - [`admission`]: at most a few connects at once per runtime (the rest queue).
 //! - [`open`]: I/O of an open connection: messages in, data and keep-alives out, close.
 //! - [`schedule`]: keep-alive bookkeeping (outstanding pings, pong deadline, coalescing windows).
 //! - [`adaptive`]: adaptive keep-alive on the runtime thread, the learned-value memory and its file.
@@ -12,6 +13,7 @@
 
 pub(crate) mod adaptive;
 pub(crate) mod adaptive_io;
+pub(crate) mod admission;
 pub(crate) mod connect;
 pub(crate) mod io;
 pub(crate) mod lifecycle;
@@ -37,7 +39,7 @@ use crate::error::{Error, Result, ResultCode};
 use crate::state::{ChannelShared, Event, SlotPool, WsShared};
 use crate::types::KeepAliveMode;
 
-pub use connect::ConnectRequest;
+pub use connect::{ConnectRequest, ConnectStart};
 pub(crate) use queue::EventQueue;
 pub use queue::PopError;
 
@@ -69,7 +71,7 @@ pub const MAX_PONG_SETTLE_MS: u32 = 1_000;
 
 /// What other threads ask the reactor to do.
 pub(crate) enum Cmd {
-    Connect(Arc<WsShared>, Box<ConnectRequest>),
+    Connect(Arc<WsShared>, ConnectStart),
     /// Queued outbound data is waiting.
     Service(Arc<WsShared>),
     Close(Arc<WsShared>, u16, String),

@@ -479,6 +479,17 @@ impl Reactor {
                     return self.finish(c, End::ConnectFailed(e), None);
                 }
                 Life::Waiting { .. } => return self.start_attempt(c, idx),
+                Life::Queued { .. } => {
+                    let e = crate::error::Error::new(
+                        ResultCode::Timeout,
+                        format!(
+                            "connect timed out after {} ms (queued behind {} connects in progress)",
+                            c.template.as_ref().map_or(0, |t| t.timeout_ms),
+                            super::admission::MAX_HANDSHAKES
+                        ),
+                    );
+                    return self.finish(c, End::ConnectFailed(e), None);
+                }
                 Life::Closing { .. } => {
                     let ev = disconnect_event(
                         c,

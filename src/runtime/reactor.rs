@@ -54,6 +54,8 @@ pub(crate) struct Reactor {
     pub(super) burst_pings: u32,
     /// The pong settle after such a burst.
     pub(super) settle: Settle,
+    /// At most `MAX_HANDSHAKES` connects at once; the rest queue (see `admission`).
+    pub(super) gate: super::admission::Gate,
 }
 
 pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
@@ -75,6 +77,7 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
         masks: rand::SeedableRng::from_rng(&mut rand::rng()),
         burst_pings: 0,
         settle: Settle::default(),
+        gate: super::admission::Gate::new(super::admission::MAX_HANDSHAKES),
     };
     r.sleep_offset = r.current_sleep_offset();
     if let Some(nw) = &r.netwatch {
@@ -138,6 +141,7 @@ pub(crate) fn run(rt: Arc<RtShared>, poll: Poll) {
             r.probe_all(ResetReason::NetworkChanged);
         }
         r.fire_timers();
+        r.admit_queued();
         if r.shutdown {
             r.close_all();
             // No callback can run any more: close the queue (waking blocked next_event callers)
@@ -266,7 +270,7 @@ impl Reactor {
         }
     }
 
-    fn with_slot(&mut self, idx: usize, f: impl FnOnce(&mut Self, &mut Conn, usize)) {
+    pub(super) fn with_slot(&mut self, idx: usize, f: impl FnOnce(&mut Self, &mut Conn, usize)) {
         let Some(Some(mut c)) = self.conns.get_mut(idx).map(Option::take) else { return };
         f(self, &mut c, idx);
         self.put_back(idx, c);
@@ -291,7 +295,7 @@ impl Reactor {
                         r.read(c, idx);
                     }
                 }
-                Life::Starting | Life::Waiting { .. } | Life::Closed => {}
+                Life::Starting | Life::Waiting { .. } | Life::Queued { .. } | Life::Closed => {}
             }
         });
     }
@@ -374,7 +378,7 @@ impl Reactor {
     fn commands(&mut self) {
         for cmd in self.rt.take_cmds() {
             match cmd {
-                Cmd::Connect(ws, req) => self.start_connect(ws, req),
+                Cmd::Connect(ws, start) => self.start_connect(ws, start),
                 Cmd::Service(ws) => {
                     if self.find(&ws).is_some() {
                         self.with_ws(&ws, |r, c, _| r.service(c));

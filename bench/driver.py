@@ -41,7 +41,7 @@ def client_cmd(client, scheme, port, n, a):
     common = [str(n), str(a.interval_ms), str(a.warmup_ms), str(a.window_ms)]
     tls = [CA] if scheme == "wss" else []
     if client == "floor":
-        coalesce = min(1000, a.interval_ms // 4)  # ctrlchan's default coalescing rule
+        coalesce = min(3000, a.interval_ms // 4)  # ctrlchan's default coalescing rule
         return [os.path.join(HERE, "build", "floor_client"), "127.0.0.1", str(port)] + common + [str(coalesce)] + tls, {}
     if client.startswith("ctrlchan") or client.startswith("before"):
         mode = client.split(":")[1]

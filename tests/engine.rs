@@ -357,6 +357,21 @@ fn callbacks_receive_events_and_blocking_calls_fail_inside() {
     assert_eq!(rt.queued_events(), 0);
 }
 
+/// `n` channels with 400 ms keep-alives on their own websockets to the server, enabled `gap` apart.
+fn keepalive_channels(rt: &Arc<Runtime>, port: u16, n: usize, gap: Duration) -> Vec<(Arc<WebSocket>, Arc<Channel>)> {
+    (0..n)
+        .map(|i| {
+            let ws = WebSocket::new(rt, WebSocketKind::Message).expect("ws");
+            let ch = Channel::new(rt, &format!("c{i}"), 400, ResourceType::RequestSoftwareSlot).expect("ch");
+            ch.using_transport(&ws).expect("bind");
+            ws.connect(&format!("ws://127.0.0.1:{port}/"), 5000).expect("connect");
+            ch.wait_for_push_enabled().expect("push");
+            std::thread::sleep(gap);
+            (ws, ch)
+        })
+        .collect()
+}
+
 #[test]
 fn idle_runtime_makes_no_wakeups_and_keepalive_wakeups_are_shared() {
     let srv = server(Mode::Echo);
@@ -378,18 +393,9 @@ fn idle_runtime_makes_no_wakeups_and_keepalive_wakeups_are_shared() {
     let measure = |window_ms: u32| -> (u64, u64) {
         let rt = Runtime::new().expect("runtime");
         rt.set_coalescing_window(window_ms).expect("window");
-        let mut chans = Vec::new();
-        for i in 0..20 {
-            let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
-            let ch = Channel::new(&rt, &format!("c{i}"), 400, ResourceType::RequestSoftwareSlot).expect("ch");
-            ch.using_transport(&ws).expect("bind");
-            ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
-            ch.wait_for_push_enabled().expect("push");
-            // 15 ms apart: without coalescing each deadline is its own wake-up, even when a loaded
-            // machine makes the reactor a few ms late.
-            std::thread::sleep(Duration::from_millis(15));
-            chans.push((ws, ch));
-        }
+        // 15 ms apart: without coalescing each deadline is its own wake-up, even when a loaded
+        // machine makes the reactor a few ms late.
+        let _chans = keepalive_channels(&rt, srv.port, 20, Duration::from_millis(15));
         std::thread::sleep(Duration::from_millis(450));
         let (w0, k0) = (rt.stats().wakeups, rt.stats().keepalives_sent);
         std::thread::sleep(Duration::from_millis(2000));
@@ -411,15 +417,7 @@ fn a_burst_of_pongs_spread_over_time_is_read_in_a_few_wakeups() {
     let measure = |settle_ms: u32| -> (u64, u64) {
         let rt = Runtime::new().expect("runtime");
         rt.set_pong_settle(settle_ms).expect("settle");
-        let mut chans = Vec::new();
-        for i in 0..40 {
-            let ws = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
-            let ch = Channel::new(&rt, &format!("s{i}"), 400, ResourceType::RequestSoftwareSlot).expect("ch");
-            ch.using_transport(&ws).expect("bind");
-            ws.connect(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("connect");
-            ch.wait_for_push_enabled().expect("push");
-            chans.push((ws, ch));
-        }
+        let _chans = keepalive_channels(&rt, srv.port, 40, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(900));
         let (w0, a0) = (rt.stats().wakeups, rt.stats().keepalives_acked);
         std::thread::sleep(Duration::from_millis(2000));
@@ -580,11 +578,13 @@ fn release_of_an_open_websocket_closes_gracefully_without_events() {
 }
 
 #[test]
-fn connects_beyond_the_limit_wait_their_turn_with_their_timeout_running() {
-    // A runtime runs at most 64 connects at once (ctrlchan_websocket_connect's contract). 64
-    // connects to a server that accepts TCP but never answers the upgrade hold every turn for
-    // 1.5 s; a connect to a real server behind them connects only after one of them gave up, and a
-    // queued connect whose timeout is shorter fails with TIMEOUT while still queued.
+fn connects_beyond_the_limit_wait_their_turn_per_destination_with_their_timeout_running() {
+    // A runtime runs at most 64 connects at once per destination (ctrlchan_websocket_connect's
+    // contract). 64 connects to a server that accepts TCP but never answers the upgrade hold every
+    // turn to it for 1.5 s. Behind them, to the same server: a connect whose timeout is shorter
+    // fails with TIMEOUT while still queued, and one with a longer timeout gets a turn after one
+    // of them gave up (and then times out in the handshake, not in the queue). A connect to another
+    // server is not held back at all.
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
     let sp = silent.local_addr().expect("addr").port();
     let srv = server(Mode::Echo);
@@ -595,32 +595,39 @@ fn connects_beyond_the_limit_wait_their_turn_with_their_timeout_running() {
         ws.connect_async(&format!("ws://127.0.0.1:{sp}/"), 1500).expect("async");
         stuck.push(ws);
     }
-    let late = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
-    late.connect_async(&format!("ws://127.0.0.1:{}/", srv.port), 10_000).expect("async");
     let short = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
-    short.connect_async(&format!("ws://127.0.0.1:{}/", srv.port), 200).expect("async");
+    short.connect_async(&format!("ws://127.0.0.1:{sp}/"), 200).expect("async");
+    let late = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    late.connect_async(&format!("ws://127.0.0.1:{sp}/"), 3000).expect("async");
+    let other = WebSocket::new(&rt, WebSocketKind::Message).expect("ws");
+    other.connect_async(&format!("ws://127.0.0.1:{}/", srv.port), 5000).expect("async");
     let is = |ev: &ctrlchan::Event, ws: &WebSocket| ev.websocket.as_ref().is_some_and(|w| Arc::ptr_eq(w, ws.shared()));
     let (mut stuck_failed, mut order) = (0, Vec::new());
     let deadline = Instant::now() + Duration::from_secs(15);
-    while order.len() < 2 || stuck_failed < 64 {
+    while order.len() < 3 || stuck_failed < 64 {
         let left = deadline.saturating_duration_since(Instant::now());
         let ev =
             rt.next_event(left).unwrap_or_else(|e| panic!("events so far {order:?}, {stuck_failed} stuck failed: {e}"));
-        if is(&ev, &late) {
+        if is(&ev, &other) {
             assert_eq!(ev.kind, EventKind::Connected, "{}", ev.reason());
-            order.push(("late", stuck_failed));
+            order.push(("other", stuck_failed));
         } else if is(&ev, &short) {
-            assert_eq!(ev.kind, EventKind::ConnectFailed);
-            assert_eq!(ev.result, ResultCode::Timeout, "{}", ev.reason());
+            assert_eq!((ev.kind, ev.result), (EventKind::ConnectFailed, ResultCode::Timeout), "{}", ev.reason());
             assert!(ev.reason().contains("queued"), "{}", ev.reason());
             order.push(("short", stuck_failed));
+        } else if is(&ev, &late) {
+            assert_eq!((ev.kind, ev.result), (EventKind::ConnectFailed, ResultCode::Timeout), "{}", ev.reason());
+            assert!(!ev.reason().contains("queued"), "it had its turn: {}", ev.reason());
+            order.push(("late", stuck_failed));
         } else if ev.kind == EventKind::ConnectFailed {
             assert_eq!(ev.result, ResultCode::Timeout, "{}", ev.reason());
             stuck_failed += 1;
         }
     }
-    assert_eq!(order[0], ("short", 0), "the short timeout expired in the queue: {order:?}");
-    assert!(order[1].0 == "late" && order[1].1 >= 1, "the late connect waited for a turn: {order:?}");
-    late.send(b"open").expect("the late websocket is open");
+    let at = |name: &str| order.iter().find(|o| o.0 == name).map(|o| o.1);
+    assert_eq!(at("other"), Some(0), "another server's connect was held back: {order:?}");
+    assert_eq!(at("short"), Some(0), "the short timeout expired in the queue: {order:?}");
+    assert_eq!(at("late"), Some(64), "the late connect had its turn after the stuck ones: {order:?}");
+    other.send(b"open").expect("the other websocket is open");
     drop(silent);
 }

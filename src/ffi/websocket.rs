@@ -182,8 +182,9 @@ pub extern "C" fn ctrlchan_websocket_set_event_handler(
 /// Connects to `uri` (`ws://` or `wss://`) and performs the opening handshake, waiting up to
 /// `timeout_ms` (0 = 30 s). A websocket connects once; create a new one to reconnect. Call
 /// `ctrlchan_channel_using_transport` before this. Host names are resolved on the calling thread.
-/// A runtime runs at most 64 connects (TCP, proxy, TLS, upgrade) at once; more wait their turn in
-/// order, and the wait counts against `timeout_ms`.
+/// A runtime runs at most 64 connects (TCP, proxy, TLS, upgrade) at once per destination (the
+/// first address: the server's, or the proxy's); more to that destination wait their turn in
+/// order, and the wait counts against `timeout_ms`. Connects to other destinations do not wait.
 ///
 /// Thread rules: any thread except a runtime thread (`INVALID_STATE` inside a callback).
 /// Errors: `INVALID_ARGUMENT` (NULL/invalid URI, scheme not ws/wss); `INVALID_STATE` (already

@@ -9,10 +9,11 @@
 //! data and commands that arrive meanwhile wait at most that long. The first wait is the learned
 //! time the last bursts took to come back (`estimate`); the next ones are as long as the pongs
 //! still out need at the rate the others came back at. The settle ends when only a few pongs are
-//! out ([`STRAGGLERS`]: they wake the reactor one by one, as without a settle) or after
-//! [`MAX_WAITS`] waits. After two waits in a row that brought no pong the path is stalled: the
+//! out ([`STRAGGLERS`]: they wake the reactor one by one, as without a settle), after
+//! [`MAX_WAITS`] waits or after [`MAX_TOTAL_CAPS`] × the cap asleep in total. After two waits in a row that brought no pong the path is stalled: the
 //! reactor listens normally (pong timeouts deal with a dead path) and the settle resumes with the
-//! next wake-up that reads a pong of the burst.
+//! next wake-up that reads a pong of the burst; the next burst starts a fresh settle (pings that
+//! will never be acknowledged, e.g. of connections that ended, do not carry over).
 //!
 //! The estimate shrinks slowly while one wait suffices (1/32 per burst) and jumps to 1.25 × the
 //! time the burst actually took when it did not, so it follows the path without overshooting for
@@ -29,6 +30,9 @@ pub const INITIAL_ESTIMATE: Duration = Duration::from_millis(2);
 pub const MAX_ESTIMATE: Duration = Duration::from_secs(1);
 /// Waits per burst at most.
 pub(crate) const MAX_WAITS: u8 = 32;
+/// A settle sleeps at most this many times the cap in total (a peer trickling one pong per
+/// wait cannot hold the reactor in sleep-and-poll mode for long).
+pub(crate) const MAX_TOTAL_CAPS: u32 = 8;
 /// This many pongs still out (or fewer) end the settle: another wait would cost as many wake-ups.
 pub(crate) const STRAGGLERS: u32 = 2;
 
@@ -75,7 +79,11 @@ impl Settle {
     /// `pings` keep-alive pings went out in the wake-up that just ended. Two or more start a
     /// settle; while one runs, every ping sent joins it.
     pub fn burst(&mut self, pings: u32) {
-        if self.active {
+        if self.active && self.stalled && pings >= 2 {
+            // What a stalled settle still counts (pings whose connection ended, pongs that
+            // settled several pings, pongs that never come) says nothing about the new burst.
+            *self = Settle { estimate: self.estimate, sent: pings, pending: pings, active: true, ..Settle::default() };
+        } else if self.active {
             if pings > 0 && self.stalled {
                 // A new burst: wait for it too.
                 self.stalled = false;
@@ -128,7 +136,7 @@ impl Settle {
         }
         if self.waits > 0 {
             let done = self.pending <= STRAGGLERS;
-            if done || self.waits >= MAX_WAITS {
+            if done || self.waits >= MAX_WAITS || self.waited >= cap * MAX_TOTAL_CAPS {
                 self.learn(done);
                 self.active = false;
                 return None;
@@ -276,6 +284,50 @@ mod tests {
                 assert!(waits <= 4, "round {round}: {waits} waits");
             }
         }
+    }
+
+    /// A peer that releases exactly one pong per wait holds the settle for a bounded time.
+    #[test]
+    fn trickled_pongs_hold_the_settle_for_a_bounded_time() {
+        let mut s = Settle::default();
+        s.burst(1000);
+        let (mut total, mut waits) = (Duration::ZERO, 0);
+        while let Some(d) = s.next_wait(CAP) {
+            total += d;
+            waits += 1;
+            s.acked();
+        }
+        assert!(waits <= MAX_WAITS as u32);
+        assert!(total <= CAP * (MAX_TOTAL_CAPS + 1), "asleep {total:?}");
+    }
+
+    /// Pings whose pongs never come (their connection ended, or one pong settled several
+    /// pings) must not keep later settles sleeping longer and longer (found in review).
+    #[test]
+    fn pings_never_acknowledged_do_not_carry_over_to_later_bursts() {
+        let mut s = Settle::default();
+        let fast: Vec<f64> = (0..100).map(|i| i as f64 * 0.02).collect();
+        for _ in 0..10 {
+            burst(&mut s, 100, &fast);
+        }
+        let learned = s.estimate();
+        // Now 10 of each burst's 100 pings are never acknowledged.
+        let lossy: Vec<f64> = (0..90).map(|i| i as f64 * 0.02).collect();
+        let mut asleep = Duration::ZERO;
+        for _ in 0..10 {
+            s.burst(100);
+            let (mut t, mut read) = (0.0, 0);
+            while let Some(d) = s.next_wait(CAP) {
+                asleep += d;
+                t += d.as_secs_f64() * 1e3;
+                let now_read = lossy.iter().filter(|&&a| a <= t).count();
+                for _ in read..now_read {
+                    s.acked();
+                }
+                read = now_read;
+            }
+        }
+        assert!(asleep <= (learned + MIN_WAIT * 2) * 10 * 2, "10 lossy bursts slept {asleep:?} (estimate {learned:?})");
     }
 
     #[test]

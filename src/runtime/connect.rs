@@ -291,13 +291,14 @@ impl Reactor {
     /// Starts a connect attempt (the first or a reconnect) if a permit is free, else queues it
     /// until `deadline`.
     pub(crate) fn begin_attempt(&mut self, c: &mut Conn, idx: usize, deadline: Instant) {
-        match self.gate.try_take() {
+        let dest = c.template.as_ref().and_then(|t| t.addrs.first().copied());
+        match self.gate.try_take(dest) {
             Some(permit) => {
                 c.permit = Some(permit);
                 self.open_attempt(c, idx, deadline);
             }
             None => {
-                self.gate.wait(idx, c.serial);
+                self.gate.wait(dest, idx, c.serial);
                 c.life = Life::Queued { deadline };
             }
         }
@@ -322,9 +323,9 @@ impl Reactor {
     }
 
     /// Starts queued connects while permits are free (after each reactor round). Bounded by the
-    /// queue's length: every round pops one entry.
+    /// queue's length: every entry is admitted once.
     pub(crate) fn admit_queued(&mut self) {
-        while let Some(((idx, serial), permit)) = self.gate.next() {
+        for ((idx, serial), permit) in self.gate.admit() {
             self.with_slot(idx, |r, c, idx| {
                 if c.serial != serial {
                     return; // gone (the permit goes back at once)

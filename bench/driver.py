@@ -19,6 +19,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import resource
 import select
 import subprocess
@@ -332,6 +333,7 @@ def main():
     ap.add_argument("--pong-settle-ms", type=int, help="ctrlchan clients (not before:*): the runtime's pong settle time")
     ap.add_argument("--before-bin", help="the bench client of an earlier ctrlchan build, for the clients "
                     "before:callback / before:queue (same protocol as examples/bench.rs)")
+    ap.add_argument("--order-seed", type=int, default=1, help="seed of the client order of repetitions 2..")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every client this many times, interleaved; the table shows the run of median CPU")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
@@ -359,11 +361,17 @@ def main():
     print(f"# server: bench-server (tokio {a.server_threads} worker threads + tokio-tungstenite + tokio-rustls), "
           f"ws port {ports['ws']}, wss port {ports['wss']}; keep-alive every {a.interval_ms} ms; "
           f"warm-up {a.warmup_ms} ms; window {a.window_ms} ms; at most {a.inflight} handshakes in flight")
+    order_rng = random.Random(a.order_seed)
     try:
         for n in [int(x) for x in a.channels.split(",")]:
             for scheme in a.schemes.split(","):
                 for rep in range(a.repeat):
-                    for client in a.clients.split(","):
+                    # Each repetition in its own order (the first in the order given): a client run
+                    # right after another one inherits the kernel's and the server's state from it.
+                    order = a.clients.split(",")
+                    if rep > 0:
+                        order_rng.shuffle(order)
+                    for client in order:
                         t = time.monotonic()
                         r = run_one(client, scheme, n, ports[scheme], server.pid, a)
                         if not r:

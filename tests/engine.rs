@@ -357,6 +357,14 @@ fn callbacks_receive_events_and_blocking_calls_fail_inside() {
     assert_eq!(rt.queued_events(), 0);
 }
 
+/// The runtime's counters after `warmup` and again `window` later.
+fn stats_over(rt: &Runtime, warmup: Duration, window: Duration) -> (ctrlchan::RuntimeStats, ctrlchan::RuntimeStats) {
+    std::thread::sleep(warmup);
+    let before = rt.stats();
+    std::thread::sleep(window);
+    (before, rt.stats())
+}
+
 /// `n` channels with 400 ms keep-alives on their own websockets to the server, enabled `gap` apart.
 fn keepalive_channels(rt: &Arc<Runtime>, port: u16, n: usize, gap: Duration) -> Vec<(Arc<WebSocket>, Arc<Channel>)> {
     (0..n)
@@ -396,11 +404,8 @@ fn idle_runtime_makes_no_wakeups_and_keepalive_wakeups_are_shared() {
         // 15 ms apart: without coalescing each deadline is its own wake-up, even when a loaded
         // machine makes the reactor a few ms late.
         let _chans = keepalive_channels(&rt, srv.port, 20, Duration::from_millis(15));
-        std::thread::sleep(Duration::from_millis(450));
-        let (w0, k0) = (rt.stats().wakeups, rt.stats().keepalives_sent);
-        std::thread::sleep(Duration::from_millis(2000));
-        let (w1, k1) = (rt.stats().wakeups, rt.stats().keepalives_sent);
-        (w1 - w0, k1 - k0)
+        let (a, b) = stats_over(&rt, Duration::from_millis(450), Duration::from_millis(2000));
+        (b.wakeups - a.wakeups, b.keepalives_sent - a.keepalives_sent)
     };
     let (w_coal, k_coal) = measure(1000);
     let (w_none, k_none) = measure(0);
@@ -418,11 +423,8 @@ fn a_burst_of_pongs_spread_over_time_is_read_in_a_few_wakeups() {
         let rt = Runtime::new().expect("runtime");
         rt.set_pong_settle(settle_ms).expect("settle");
         let _chans = keepalive_channels(&rt, srv.port, 40, Duration::ZERO);
-        std::thread::sleep(Duration::from_millis(900));
-        let (w0, a0) = (rt.stats().wakeups, rt.stats().keepalives_acked);
-        std::thread::sleep(Duration::from_millis(2000));
-        let (w1, a1) = (rt.stats().wakeups, rt.stats().keepalives_acked);
-        (w1 - w0, a1 - a0)
+        let (a, b) = stats_over(&rt, Duration::from_millis(900), Duration::from_millis(2000));
+        (b.wakeups - a.wakeups, b.keepalives_acked - a.keepalives_acked)
     };
     let (w_settle, a_settle) = measure(50);
     let (w_none, a_none) = measure(0);

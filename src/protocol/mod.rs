@@ -24,4 +24,6 @@ pub mod timing;
 pub mod tls;
 mod tls_aead;
 pub mod tls_identity;
+#[cfg(test)]
+pub(crate) mod tls_pump;
 pub mod uri;

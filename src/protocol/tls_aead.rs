@@ -262,26 +262,7 @@ mod tests {
             let mut c = rustls::ClientConnection::new(Arc::new(client), name).expect("client");
             let mut s = rustls::ServerConnection::new(Arc::new(server)).expect("server");
             let pump = |c: &mut rustls::ClientConnection, s: &mut rustls::ServerConnection| {
-                for _ in 0..10 {
-                    let mut buf = Vec::new();
-                    while c.wants_write() {
-                        c.write_tls(&mut buf).expect("client out");
-                    }
-                    let mut rd = &buf[..];
-                    while !rd.is_empty() {
-                        s.read_tls(&mut rd).expect("server in");
-                    }
-                    s.process_new_packets().expect("server process");
-                    let mut buf = Vec::new();
-                    while s.wants_write() {
-                        s.write_tls(&mut buf).expect("server out");
-                    }
-                    let mut rd = &buf[..];
-                    while !rd.is_empty() {
-                        c.read_tls(&mut rd).expect("client in");
-                    }
-                    c.process_new_packets().expect("client process");
-                }
+                crate::protocol::tls_pump::pump(c, s).unwrap_or_else(|e| panic!("{:?}: {e}", suite.suite()))
             };
             pump(&mut c, &mut s);
             assert!(!c.is_handshaking(), "{:?}", suite.suite());

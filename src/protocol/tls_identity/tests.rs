@@ -186,34 +186,8 @@ fn handshake(
     let name = ServerName::try_from("localhost").expect("name");
     let mut c = ClientConnection::new(client, name).expect("client");
     let mut s = ServerConnection::new(server).expect("server");
-    for _ in 0..20 {
-        let mut buf = Vec::new();
-        while c.wants_write() {
-            c.write_tls(&mut buf).expect("to memory");
-        }
-        let mut rd = buf.as_slice();
-        while !rd.is_empty() {
-            s.read_tls(&mut rd).expect("from memory");
-        }
-        if let Err(e) = s.process_new_packets() {
-            return (c, s, Err(format!("server: {e}")));
-        }
-        let mut buf = Vec::new();
-        while s.wants_write() {
-            s.write_tls(&mut buf).expect("to memory");
-        }
-        let mut rd = buf.as_slice();
-        while !rd.is_empty() {
-            c.read_tls(&mut rd).expect("from memory");
-        }
-        if let Err(e) = c.process_new_packets() {
-            return (c, s, Err(format!("client: {e}")));
-        }
-        if !c.is_handshaking() && !s.is_handshaking() && !c.wants_write() && !s.wants_write() {
-            return (c, s, Ok(()));
-        }
-    }
-    (c, s, Err("handshake did not finish".into()))
+    let r = crate::protocol::tls_pump::pump(&mut c, &mut s);
+    (c, s, r)
 }
 
 fn client(pins: &str, identity: Option<&ClientIdentity>, trust: &[u8]) -> Arc<ClientConfig> {
